@@ -1,0 +1,214 @@
+"""The `grade` verb: a batch of submissions through worker processes into the gradebook.
+
+Workers (one process each) build a `Grader` once (reference loaded, torch imported)
+and grade one submission per task; this process is the gradebook's only writer and
+commits each result as it arrives, so a crash or kill loses at most the submissions
+in flight, and a rerun resumes where the last one stopped (same content hash: skip).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.course import Assignment, Course
+from autograder.errors import AutograderError, SandboxError
+from autograder.gradebook import Gradebook, batch_lock
+from autograder.grader.run import Grader, zero_scores
+from autograder.results import Status, SubmissionResult
+from autograder.sandbox import LocalSandbox
+from autograder.sandbox.base import Sandbox
+from autograder.spec import AssignmentSpec
+from autograder.submissions import Submission, discover
+
+SANDBOXES = ("local",)
+MAX_WORKER_CRASHES = 2
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    skipped: int = 0  # already graded with the same content
+    results: list[SubmissionResult] = field(default_factory=list)
+    wall_s: float = 0.0
+    sandbox: str = ""
+    isolation: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+
+Progress = Callable[[int, int, SubmissionResult | None], None]
+
+
+def make_sandbox(name: str, course: Course) -> Sandbox:
+    if name == "local":
+        # Hide the course even where the interpreter lives inside it.
+        return LocalSandbox(mask=(course.root,))
+    raise AutograderError(f"unknown sandbox {name!r}; choose one of: {', '.join(SANDBOXES)}")
+
+
+def with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
+    if timeout is None:
+        return assignment
+    limits = assignment.spec.limits.model_copy(update={"notebook_timeout": timeout})
+    spec = assignment.spec.model_copy(update={"limits": limits})
+    return Assignment(spec, assignment.folder, assignment.reference_folder)
+
+
+# --------------------------------------------------------------------------- workers
+_worker: Grader | None = None
+_worker_error: AutograderError | None = None
+
+
+def _init_worker(
+    course_root: str, name: str, sandbox: str, timeout: float | None, gpus: str | None
+) -> None:
+    global _worker, _worker_error
+    try:
+        course = Course.at(Path(course_root))
+        assignment = with_timeout(course.assignment(name), timeout)
+        _worker = Grader.hidden(assignment, make_sandbox(sandbox, course), gpu=gpus)
+    except AutograderError as exc:
+        # Raised again with the first task, so the batch stops with this message.
+        _worker_error = exc
+
+
+def _grade_in_worker(student_id: str, path: str, content_hash: str) -> SubmissionResult:
+    if _worker_error is not None:
+        raise _worker_error
+    assert _worker is not None, "worker not initialised"
+    return _worker.grade(student_id, Path(path), content_hash)
+
+
+def _unreadable(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionResult:
+    assert sub.error is not None
+    return SubmissionResult(
+        sub.student_id,
+        str(sub.path),
+        sub.content_hash,
+        Status.ERROR,
+        message=sub.error,
+        sandbox=sandbox,
+        questions=zero_scores(spec, "the submission could not be read"),
+    )
+
+
+def _crashed(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionResult:
+    return SubmissionResult(
+        sub.student_id,
+        str(sub.path),
+        sub.content_hash,
+        Status.ERROR,
+        message="the grader's worker process crashed on this submission twice; "
+        "regrade it alone with `autograder grade ... --jobs 1` and report a bug if it recurs",
+        sandbox=sandbox,
+        questions=zero_scores(spec, "grading crashed"),
+    )
+
+
+# --------------------------------------------------------------------------- the verb
+def grade(
+    course: Course,
+    assignment_name: str,
+    paths: list[Path],
+    *,
+    sandbox: str = "local",
+    jobs: int = 1,
+    regrade: bool = False,
+    timeout: float | None = None,
+    gpus: str | None = None,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Grade every submission under `paths`; results are committed one by one."""
+    assignment = with_timeout(course.assignment(assignment_name), timeout)
+    spec = assignment.spec
+    box = make_sandbox(sandbox, course)
+    summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
+    if isinstance(box, LocalSandbox):
+        summary.warnings = box.missing()
+    started = time.monotonic()
+    with (
+        batch_lock(course.gradebook),
+        Gradebook.open(course.gradebook) as book,
+        tempfile.TemporaryDirectory(prefix="autograder-unpack-") as unpack,
+    ):
+        submissions = discover(paths, Path(unpack))
+        summary.total = len(submissions)
+        todo: list[Submission] = []
+        for sub in submissions:
+            if not regrade and book.current_hash(spec.name, sub.student_id) == sub.content_hash:
+                summary.skipped += 1
+            elif sub.error is not None:
+                result = _unreadable(spec, sub, sandbox)
+                book.record(spec.name, result, spec.max_score)
+                summary.results.append(result)
+            else:
+                todo.append(sub)
+        done = summary.total - len(todo)
+        if progress:
+            progress(done, summary.total, None)
+
+        def commit(result: SubmissionResult) -> None:
+            nonlocal done
+            book.record(spec.name, result, spec.max_score)
+            summary.results.append(result)
+            done += 1
+            if progress:
+                progress(done, summary.total, result)
+
+        _run_pool(course, assignment, (sandbox, timeout, gpus), jobs, todo, commit)
+    summary.wall_s = time.monotonic() - started
+    return summary
+
+
+def _run_pool(
+    course: Course,
+    assignment: Assignment,
+    options: tuple[str, float | None, str | None],  # sandbox, timeout, gpus
+    jobs: int,
+    todo: list[Submission],
+    commit: Callable[[SubmissionResult], None],
+) -> None:
+    sandbox = options[0]
+    crashes: dict[str, int] = {}
+    pending = list(todo)
+    while pending:
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(
+            max_workers=max(1, min(jobs, len(pending))),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(str(course.root), assignment.name, *options),
+        )
+        retry: list[Submission] = []
+        try:
+            futures: dict[Future[SubmissionResult], Submission] = {
+                pool.submit(_grade_in_worker, s.student_id, str(s.path), s.content_hash): s
+                for s in pending
+            }
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    sub = futures[future]
+                    try:
+                        commit(future.result())
+                    except BrokenProcessPool:
+                        crashes[sub.student_id] = crashes.get(sub.student_id, 0) + 1
+                        if crashes[sub.student_id] >= MAX_WORKER_CRASHES:
+                            commit(_crashed(assignment.spec, sub, sandbox))
+                        else:
+                            retry.append(sub)
+                    except SandboxError as exc:
+                        raise SandboxError(f"{sub.path}: {exc}") from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        pending = retry

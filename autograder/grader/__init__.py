@@ -1,0 +1,1 @@
+"""The trusted side: hidden tests, reference solution, scores. Never runs student code."""

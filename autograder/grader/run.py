@@ -1,0 +1,157 @@
+"""Grading one notebook: sandbox run -> hidden tests -> theory answers -> SubmissionResult."""
+
+from __future__ import annotations
+
+import time
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.course import Assignment
+from autograder.errors import CourseError, NotebookError, SandboxError
+from autograder.grader.plugin import GradingPlugin, run_tests
+from autograder.grader.proxy import MissingName, StudentCodeError
+from autograder.grader.reference import load_reference
+from autograder.grader.scoring import score_code_questions
+from autograder.grader.session import StudentSession
+from autograder.grader.theory import NOT_ANSWERED, grade_answer
+from autograder.notebook import read_notebook
+from autograder.results import QuestionResult, Status, SubmissionResult, TestResult
+from autograder.sandbox.base import LaunchConfig, Sandbox
+from autograder.spec import AssignmentSpec, Question, QuestionKind
+
+
+def launch_config(assignment: Assignment, gpu: str | None = None) -> LaunchConfig:
+    limits = assignment.spec.limits
+    return LaunchConfig(
+        memory_mb=limits.memory_mb,
+        max_processes=limits.max_processes,
+        scratch_mb=limits.scratch_mb,
+        output_bytes=limits.output_bytes,
+        max_open_files=limits.max_open_files,
+        message_bytes=limits.message_mb * 2**20,
+        threads=limits.threads,
+        # CPU seconds across the whole run: generous, the wall clock is the real limit.
+        cpu_seconds=int(limits.notebook_timeout + limits.test_timeout * 50) * limits.threads,
+        data_dir=assignment.data,
+        gpu=gpu,
+    )
+
+
+def zero_scores(spec: AssignmentSpec, feedback: str) -> list[QuestionResult]:
+    """Every question at zero: what a submission that could not run earns."""
+    return [QuestionResult(q.id, q.kind.value, 0.0, q.points, feedback) for q in spec.questions]
+
+
+@dataclass
+class Grader:
+    """Grades the submissions of one assignment; build one per worker process."""
+
+    assignment: Assignment
+    sandbox: Sandbox
+    reference: types.ModuleType | None
+    config: LaunchConfig
+    tests_dir: Path
+
+    @classmethod
+    def hidden(cls, assignment: Assignment, sandbox: Sandbox, gpu: str | None = None) -> Grader:
+        """A grader running the hidden tests against the reference (loaded once, here)."""
+        reference = load_reference(assignment.reference_folder, assignment.spec.seed)
+        return cls(
+            assignment, sandbox, reference, launch_config(assignment, gpu), assignment.hidden_tests
+        )
+
+    @classmethod
+    def public(cls, assignment: Assignment, sandbox: Sandbox, tests_dir: Path) -> Grader:
+        """A grader running only the public tests (what `autograder check` does)."""
+        return cls(assignment, sandbox, None, launch_config(assignment), tests_dir)
+
+    def grade(self, student_id: str, path: Path, content_hash: str) -> SubmissionResult:
+        started = time.monotonic()
+        spec = self.assignment.spec
+        result = SubmissionResult(
+            student_id, str(path), content_hash, Status.GRADED, sandbox=self.sandbox.name
+        )
+        try:
+            notebook = read_notebook(path)
+        except NotebookError as exc:
+            result.status, result.message = Status.ERROR, str(exc)
+            result.questions = zero_scores(spec, "the submission could not be read")
+            result.duration_s = round(time.monotonic() - started, 3)
+            return result
+        session = StudentSession(
+            self.sandbox, notebook.runnable(), self.config, spec.limits, spec.seed
+        )
+        try:
+            session.start()
+            answers = {
+                q.id: _read_answer(session, q.variable)
+                for q in spec.questions
+                if q.kind is not QuestionKind.CODE
+            }
+            tests = self._run_tests(session)
+        except SandboxError as exc:
+            result.status, result.message = Status.ERROR, str(exc)
+            result.questions = zero_scores(spec, "the sandbox failed; regrade this submission")
+            return result
+        except StudentCodeError as exc:
+            # The notebook never got to run (e.g. it failed on every start).
+            answers, tests = {}, []
+            result.message = str(exc)
+        finally:
+            session.close()
+            result.stdout, result.stderr = session.stdout_stderr()
+            result.cells = sorted(session.cell_records.values(), key=lambda c: c.index)
+            result.peak_memory_mb = session.peak_memory_mb
+            result.duration_s = round(time.monotonic() - started, 3)
+        code = {q.question_id: q for q in score_code_questions(spec, tests)}
+        result.tests = tests
+        result.questions = [
+            code[q.id]
+            if q.kind is QuestionKind.CODE
+            else self._theory(q, answers.get(q.id, NOT_ANSWERED))
+            for q in spec.questions
+        ]
+        if session.timed_out:
+            result.status = Status.TIMEOUT
+        result.message = "; ".join(filter(None, [result.message, _run_summary(session)]))
+        return result
+
+    def _theory(self, question: Question, value: object) -> QuestionResult:
+        if self.reference is None:  # public checks: students never get the answer key
+            shown = None if value is NOT_ANSWERED or value is None else repr(value)[:200]
+            feedback = "answered" if shown is not None else f"{question.variable} is not set"
+            return QuestionResult(
+                question.id, question.kind.value, None, question.points, feedback, shown
+            )
+        return grade_answer(question, value)
+
+    def _run_tests(self, session: StudentSession) -> list[TestResult]:
+        plugin = GradingPlugin(session, self.assignment.spec, self.reference)
+        tests = run_tests(self.tests_dir, plugin)
+        if plugin.collection_errors:
+            raise CourseError(
+                f"{self.tests_dir}: the tests could not be collected: "
+                + " | ".join(plugin.collection_errors)
+            )
+        return tests
+
+
+def _read_answer(session: StudentSession, variable: str) -> object:
+    try:
+        return session.get(variable)
+    except MissingName:
+        return NOT_ANSWERED
+    except StudentCodeError:
+        return NOT_ANSWERED
+
+
+def _run_summary(session: StudentSession) -> str:
+    parts = []
+    if session.timed_out:
+        parts.append("the notebook did not finish in time; the cell that hung was skipped")
+    if session.restarts:
+        parts.append(
+            f"the notebook was restarted {session.restarts} time(s) after a crash or timeout"
+        )
+    return "; ".join(parts)

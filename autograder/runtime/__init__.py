@@ -1,0 +1,2 @@
+"""The student runtime (untrusted side). Standard library only, relative imports only:
+the sandbox mounts this folder on its own, under another package name."""

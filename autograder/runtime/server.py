@@ -1,0 +1,205 @@
+"""The student runtime: the untrusted side of the boundary, run inside a sandbox.
+
+It executes the notebook, then answers the grader's requests on an inherited socket
+(fd given on the command line): read a global, call a function or method, read or
+set an attribute. Results go back as data (see `wire`); anything else is kept here
+in a handle table and sent as a handle id. This process may be fully subverted by
+the student's code; the grader trusts nothing it says beyond the shape of the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import socket
+import sys
+from typing import Any
+
+from . import notebook_exec, wire
+
+
+class Runtime:
+    def __init__(self, sock: socket.socket, limit: int) -> None:
+        self.sock = sock
+        self.limit = limit
+        self.handles: dict[int, Any] = {}
+        self.next_handle = 1
+        self.namespace, self.shim = notebook_exec.make_namespace()
+
+    # ----------------------------------------------------------------- transport
+    def send(self, message: dict[str, Any], blobs: list[bytes] | None = None) -> None:
+        blobs = blobs or []
+        wire.send_frame(self.sock, wire.pack(message, blobs), blobs, self.limit)
+
+    def reply_value(self, value: Any) -> None:
+        try:
+            encoded, blobs = wire.encode(value, self._handle_for)
+            self.send({"ok": True, "value": encoded}, blobs)
+        except wire.WireError as exc:
+            self.reply_error("encode", exc)
+
+    def reply_error(self, kind: str, exc: BaseException, tb: str = "") -> None:
+        summary, _ = notebook_exec.format_exception(exc)
+        self.send(
+            {
+                "ok": False,
+                "error": {
+                    "kind": kind,
+                    "type": type(exc).__name__,
+                    "message": summary,
+                    "traceback": tb,
+                },
+            }
+        )
+
+    def _handle_for(self, obj: Any) -> dict[str, Any]:
+        hid = self.next_handle
+        self.next_handle += 1
+        self.handles[hid] = obj
+        try:
+            type_name = type(obj).__name__
+        except Exception:
+            type_name = "object"
+        return {"t": "handle", "id": hid, "type": str(type_name)[:100], "callable": callable(obj)}
+
+    def _resolve(self, ref: dict[str, Any]) -> Any:
+        hid = ref.get("id")
+        if hid not in self.handles:
+            raise wire.WireError(f"unknown handle {hid!r}")
+        return self.handles[hid]
+
+    def decode(self, value: Any, message: dict[str, Any], blob: bytes) -> Any:
+        return wire.decode(value, blob, message.get("blobs", []), self._resolve)
+
+    # ----------------------------------------------------------------- requests
+    def serve(self) -> None:
+        self.send({"event": "ready", "pid": os.getpid()})
+        while True:
+            try:
+                message, blob = wire.recv_frame(self.sock, self.limit)
+            except wire.PeerClosed:
+                return
+            op = message.get("op")
+            if op == "shutdown":
+                return
+            handler = getattr(self, f"op_{op}", None) if isinstance(op, str) else None
+            if handler is None:
+                self.reply_error("protocol", ValueError(f"unknown op {op!r}"))
+                continue
+            handler(message, blob)
+
+    def op_run(self, message: dict[str, Any], blob: bytes) -> None:
+        seed(message.get("seed", 0))
+        records = []
+        for cell in message.get("cells", []):
+            index, source = cell["index"], cell["source"]
+            self.send({"event": "cell", "index": index})
+            error = notebook_exec.run_cell(index, source, self.namespace)
+            if error is not None:
+                records.append({"index": index, **error})
+        self.send(
+            {
+                "ok": True,
+                "value": {"t": "list", "v": []},
+                "cells": records,
+                "neutralised": self.shim.neutralised[:50],
+            }
+        )
+
+    def op_seed(self, message: dict[str, Any], blob: bytes) -> None:
+        seed(message.get("seed", 0))
+        self.reply_value(None)
+
+    def op_get(self, message: dict[str, Any], blob: bytes) -> None:
+        name = message.get("name")
+        if not isinstance(name, str) or name not in self.namespace:
+            self.reply_error("missing", NameError(f"the notebook does not define {name}"))
+            return
+        self.reply_value(self.namespace[name])
+
+    def op_getattr(self, message: dict[str, Any], blob: bytes) -> None:
+        self._invoke(message, blob, lambda obj, m, b: getattr(obj, str(m["name"])))
+
+    def op_setattr(self, message: dict[str, Any], blob: bytes) -> None:
+        def act(obj: Any, m: dict[str, Any], b: bytes) -> None:
+            setattr(obj, str(m["name"]), self.decode(m.get("value"), m, b))
+
+        self._invoke(message, blob, act)
+
+    def op_call(self, message: dict[str, Any], blob: bytes) -> None:
+        def act(obj: Any, m: dict[str, Any], b: bytes) -> Any:
+            args, kwargs = self.decode(m.get("payload"), m, b)
+            target = obj if m.get("name") is None else getattr(obj, str(m["name"]))
+            return target(*args, **kwargs)
+
+        self._invoke(message, blob, act)
+
+    def op_release(self, message: dict[str, Any], blob: bytes) -> None:
+        for hid in message.get("ids", []):
+            self.handles.pop(hid, None)
+        self.reply_value(None)
+
+    def _invoke(self, message: dict[str, Any], blob: bytes, act: Any) -> None:
+        try:
+            obj = self._resolve({"id": message.get("ref")})
+        except wire.WireError as exc:
+            self.reply_error("protocol", exc)
+            return
+        try:
+            result = act(obj, message, blob)
+        except wire.WireError as exc:
+            self.reply_error("protocol", exc)
+            return
+        except BaseException as exc:
+            _, tb = notebook_exec.format_exception(exc)
+            self.reply_error("raised", exc, tb)
+            return
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        self.reply_value(result)
+
+
+def seed(value: Any) -> None:
+    """Seed every generator the notebook may use, exactly as the grader seeds its own."""
+    value = int(value) if type(value) is int else 0
+    random.seed(value)
+    np = sys.modules.get("numpy")
+    if np is not None:
+        np.random.seed(value % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(value)
+
+
+def preload() -> None:
+    """Import what notebooks import anyway, so seeding covers them and timing is fair."""
+    for name in ("numpy", "torch"):
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    torch = sys.modules.get("torch")
+    threads = int(os.environ.get("AUTOGRADER_THREADS", "1"))
+    if torch is not None:
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):
+            torch.set_num_interop_threads(threads)
+        _cap_gpu_memory(torch)
+
+
+def _cap_gpu_memory(torch: Any) -> None:
+    fraction = os.environ.get("AUTOGRADER_GPU_MEMORY_FRACTION")
+    if fraction and torch.cuda.is_available():
+        # Cooperative only: a hostile notebook can undo it; hard isolation needs MIG.
+        torch.cuda.set_per_process_memory_fraction(float(fraction))
+
+
+def main(argv: list[str]) -> int:
+    fd = int(argv[0])
+    limit = int(argv[1])
+    sock = socket.socket(fileno=fd)
+    preload()
+    Runtime(sock, limit).serve()
+    sys.stdout.flush()
+    # Skip interpreter teardown: student atexit hooks and finalizers have nothing to report.
+    os._exit(0)
