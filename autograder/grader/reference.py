@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import random
 import types
 from pathlib import Path
@@ -59,9 +61,11 @@ def load_reference(folder: Path, seed: int = 0) -> types.ModuleType:
     namespace["display"] = lambda *a, **k: None
     for cell in notebook.cells:
         try:
-            exec(
-                compile(to_python(cell.source), f"<reference cell {cell.index}>", "exec"), namespace
-            )
+            with contextlib.redirect_stdout(io.StringIO()):  # its self-test prints are noise here
+                exec(
+                    compile(to_python(cell.source), f"<reference cell {cell.index}>", "exec"),
+                    namespace,
+                )
         except Exception as exc:
             summary, _ = format_exception(exc)
             raise CourseError(
