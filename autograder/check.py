@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from autograder.course import Assignment, Course
+from autograder.course import RELEASE_SPEC, Assignment, Course
 from autograder.errors import CourseError
 from autograder.grader.run import Grader
-from autograder.publish import RELEASE_SPEC
 from autograder.results import SubmissionResult
 from autograder.sandbox.base import Sandbox
 from autograder.spec import AssignmentSpec

@@ -9,6 +9,7 @@ from autograder.errors import CourseError
 from autograder.spec import SPEC_FILENAME, AssignmentSpec, load_spec
 
 GRADEBOOK_FILENAME = "gradebook.db"
+RELEASE_SPEC = "assignment.json"  # the answer-free spec shipped with a student release
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,13 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.course import Assignment, Course
+from autograder.course import RELEASE_SPEC, Assignment, Course
 from autograder.errors import PublishError
 from autograder.grader.reference import reference_file
 from autograder.grader.run import Grader
 from autograder.results import Outcome, SubmissionResult
 from autograder.sandbox.base import Sandbox
 from autograder.spec import QuestionKind
-
-RELEASE_SPEC = "assignment.json"
 
 
 @dataclass

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import runtime as runtime_package
+import autograder.runtime as runtime_package
 from autograder.sandbox import cgroups
 from autograder.sandbox.base import CappedOutput, LaunchConfig
 
