@@ -74,27 +74,7 @@ def bwrap_works() -> bool:
     exe = bwrap_path()
     if exe is None:
         return False
-    args = [
-        exe,
-        "--unshare-all",
-        "--uid",
-        str(SANDBOX_UID),
-        "--gid",
-        str(SANDBOX_UID),
-        "--ro-bind",
-        "/usr",
-        "/usr",
-        *_root_links(),
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--cap-drop",
-        "ALL",
-        "/usr/bin/true",
-    ]
+    args = [exe, *_namespace_args(), "--tmpfs", "/tmp", "/usr/bin/true"]
     try:
         return subprocess.run(args, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.SubprocessError):
@@ -109,6 +89,27 @@ def cgroups_work() -> bool:
     ok = group.memory is not None and group.pids is not None
     group.remove()
     return ok
+
+
+def _namespace_args() -> list[str]:
+    """New namespaces, an unprivileged uid, no capabilities, the system read-only."""
+    return [
+        "--unshare-all",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_root_links(),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
 
 
 def _root_links() -> list[str]:
@@ -284,25 +285,11 @@ class LocalSandbox:
         assert exe is not None
         args = [
             exe,
-            "--unshare-all",
             "--die-with-parent",
             "--new-session",
-            "--uid",
-            str(SANDBOX_UID),
-            "--gid",
-            str(SANDBOX_UID),
             "--hostname",
             "sandbox",
-            "--cap-drop",
-            "ALL",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            *_root_links(),
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
+            *_namespace_args(),
             # The scratch tmpfs first: the interpreter may live below /tmp (a venv) and is
             # mounted on top of it, read-only.
             "--size",
