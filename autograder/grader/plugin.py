@@ -94,6 +94,9 @@ class GradingPlugin:
         weight = float(marker.args[0]) if marker and marker.args else 1.0
         doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
         description = doc.strip().splitlines()[0] if doc.strip() else name
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and doc.strip():
+            description += f" [{callspec.id}]"  # tell the parametrised cases apart
         if report.passed:
             outcome, message = Outcome.PASSED, ""
         elif report.skipped:

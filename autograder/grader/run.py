@@ -119,7 +119,12 @@ class Grader:
 
     def _theory(self, question: Question, value: object) -> QuestionResult:
         if self.reference is None:  # public checks: students never get the answer key
-            shown = None if value is NOT_ANSWERED or value is None else repr(value)[:200]
+            unset = (
+                value is NOT_ANSWERED
+                or value is None
+                or (isinstance(value, str) and not value.strip())
+            )
+            shown = None if unset else repr(value)[:200]
             feedback = "answered" if shown is not None else f"{question.variable} is not set"
             return QuestionResult(
                 question.id, question.kind.value, None, question.points, feedback, shown

@@ -50,9 +50,8 @@ def random_problem(n: int, d: int, seed: int, dtype: torch.dtype) -> tuple[torch
     w, X = w.to(dtype), X.to(dtype)
     without_bias = X.double() @ w.double()[1:]
     activation = w.double()[0] + without_bias
-    if (
-        min(float(activation.abs().min()), float(without_bias.abs().min())) < 1e-3
-        or not bool(((activation > 0) != (without_bias > 0)).any())
+    if min(float(activation.abs().min()), float(without_bias.abs().min())) < 1e-3 or not bool(
+        ((activation > 0) != (without_bias > 0)).any()
     ):
         raise RuntimeError(f"hidden test data (seed {seed}) does not suit the test: pick another")
     return w, X
@@ -107,8 +106,10 @@ def weight_vector(value: object, size: int, what: str) -> torch.Tensor:
     """The student's weights as a float64 tensor of shape [size], or a failure saying why."""
     w = as_tensor(value, what)
     if list(w.shape) != [size]:
-        raise AssertionError(f"{what} should be a weight vector of shape [{size}] (bias first), "
-                             f"got shape {list(w.shape)}")
+        raise AssertionError(
+            f"{what} should be a weight vector of shape [{size}] (bias first), "
+            f"got shape {list(w.shape)}"
+        )
     if w.is_complex():
         raise AssertionError(f"{what} should hold real numbers, got {w.dtype}")
     w = w.to(torch.float64)
@@ -251,7 +252,9 @@ def test_train_returns_weight_vector(student, name):
     """returns a weight vector w of shape [d+1] for X of shape [n, d]"""
     X, y = dataset(name)
     w = student.perceptron_train(X.clone(), y.clone())
-    assert_shape(w, [X.shape[1] + 1], what=f"perceptron_train(X, y) with X of shape {list(X.shape)}")
+    assert_shape(
+        w, [X.shape[1] + 1], what=f"perceptron_train(X, y) with X of shape {list(X.shape)}"
+    )
 
 
 @pytest.mark.weight(2)

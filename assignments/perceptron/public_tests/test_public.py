@@ -39,7 +39,7 @@ def test_predict_bias_only(student):
     assert_binary(got, [1, 1], what="perceptron_predict([2, 0], [[0.3], [-1]])")
 
 
-def test_and_weights(student):
+def test_and_weights_truth_table(student):
     """AND_WEIGHTS has shape [3] and computes AND on (0,0), (0,1), (1,0), (1,1)"""
     w = student.AND_WEIGHTS
     assert_shape(w, [3], what="AND_WEIGHTS")
@@ -57,12 +57,14 @@ def test_train_and(student):
 
 
 def test_train_first_update(student):
-    """from zero weights, one point x = [2, -1] with label 1 and lr = 0.5 gives w = [0.5, 1, -0.5]"""
+    """from zero weights, x = [2, -1] with label 1 and lr = 0.5 gives w = [0.5, 1, -0.5]"""
     w = student.perceptron_train(torch.tensor([[2.0, -1.0]]), torch.tensor([1.0]), lr=0.5)
     assert_close(w, [0.5, 1.0, -0.5], what="perceptron_train on one point with lr = 0.5")
 
 
 def test_train_xor_returns(student):
     """on XOR, perceptron_train(X, y, epochs=5) returns a weight vector of shape [3]"""
-    w = student.perceptron_train(torch.tensor(CORNERS), torch.tensor([0.0, 1.0, 1.0, 0.0]), epochs=5)
+    w = student.perceptron_train(
+        torch.tensor(CORNERS), torch.tensor([0.0, 1.0, 1.0, 0.0]), epochs=5
+    )
     assert_shape(w, [3], what="perceptron_train(X, y, epochs=5) on XOR")
