@@ -72,13 +72,19 @@ def _check(question: Question, value: Any) -> tuple[bool, str]:
     if kind is QuestionKind.NUMERIC:
         if type(value) not in (int, float):
             return False, f"expected a number (int or float), got {type(value).__name__}"
-        if not math.isfinite(value):
+        if type(value) is float and not math.isfinite(value):
             return False, "expected a finite number"
         expected = question.answer
         assert isinstance(expected, int | float)
         if isinstance(expected, int) or float(expected).is_integer():
-            ok = float(value).is_integer() and int(value) == int(expected)
+            if type(value) is int:  # exact at any size (float() of a huge int overflows)
+                ok = value == int(expected)
+            else:
+                ok = value.is_integer() and int(value) == int(expected)
         else:
-            ok = math.isclose(value, expected, rel_tol=question.rtol, abs_tol=question.atol)
+            try:
+                ok = math.isclose(value, expected, rel_tol=question.rtol, abs_tol=question.atol)
+            except OverflowError:  # an int too large for a float is no float's neighbour
+                ok = False
         return ok, "correct" if ok else "incorrect"
     raise AssertionError(f"not a theory question: {kind}")

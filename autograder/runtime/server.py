@@ -36,7 +36,10 @@ class Runtime:
         try:
             encoded, blobs = wire.encode(value, self._handle_for)
             self.send({"ok": True, "value": encoded}, blobs)
-        except wire.WireError as exc:
+        except (wire.WireError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            # Raised before anything is sent (encoding, or json.dumps in send_frame): a
+            # value that cannot cross (a meta tensor, a tensor-like liar) is the call's
+            # error, not the end of the runtime.
             self.reply_error("encode", exc)
 
     def reply_error(self, kind: str, exc: BaseException, tb: str = "") -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import struct
 import sys
@@ -25,6 +26,10 @@ from typing import Any
 HEADER = struct.Struct("!II")
 MAX_DEPTH = 48
 MAX_ITEMS = 2_000_000
+MAX_DIM = 2**62  # no tensor library accepts a dimension this large, even of zero elements
+# A JSON escape of a UTF-16 surrogate: valid JSON, but alone it is not text (no UTF-8).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # name -> (item size in bytes, numpy dtype name or None when numpy has no such dtype)
 DTYPES: dict[str, tuple[int, str | None]] = {
@@ -106,11 +111,24 @@ def recv_frame(
     blob = _recv_exact(sock, blob_len, deadline) if blob_len else b""
     try:
         message = json.loads(body.decode("utf-8"))
+        if _SURROGATE_ESCAPE.search(body):
+            message = _without_lone_surrogates(message)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"malformed message: {type(exc).__name__}") from None
     if not isinstance(message, dict):
         raise WireError("malformed message: not a JSON object")
     return message, blob
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Replace lone surrogates (which no UTF-8 file or database accepts) with U+FFFD."""
+    if type(value) is str:
+        return _SURROGATE.sub("\ufffd", value)
+    if type(value) is list:
+        return [_without_lone_surrogates(v) for v in value]
+    if type(value) is dict:
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
 
 
 # --------------------------------------------------------------------------- encoding
@@ -177,7 +195,8 @@ class _Encoder:
             data = t.view(torch.int16).numpy().tobytes()
         else:
             if name not in DTYPES:
-                t = t.to(torch.float64 if t.is_floating_point() else torch.int64)
+                wider = torch.complex128 if t.is_complex() else torch.float64
+                t = t.to(wider if t.is_floating_point() or t.is_complex() else torch.int64)
                 name = str(t.dtype).removeprefix("torch.")
             data = t.numpy().tobytes()
         return {"t": "tensor", "dtype": name, "shape": list(t.shape), "b": self.blob(data)}
@@ -312,7 +331,7 @@ class _Decoder:
         if (
             type(shape) is not list
             or len(shape) > 32
-            or any(type(n) is not int or n < 0 for n in shape)
+            or any(type(n) is not int or not 0 <= n < MAX_DIM for n in shape)
         ):
             raise WireError("malformed shape")
         itemsize, np_name = DTYPES[dtype]
@@ -348,7 +367,8 @@ def decode(
         raise WireError("malformed blob table")
     try:
         return _Decoder(blob, blob_sizes, resolve).decode(value)
-    except (ValueError, OverflowError, RecursionError, MemoryError) as exc:
+    except (ValueError, TypeError, OverflowError, RuntimeError, MemoryError) as exc:
+        # RecursionError is a RuntimeError; torch and numpy raise any of these on odd input.
         raise WireError(f"malformed value: {type(exc).__name__}") from None
 
 

@@ -62,13 +62,15 @@ class ControlGroup:
         if self.memory is None:
             return False
         with contextlib.suppress(OSError, ValueError):
-            if self.version == 2:
-                for line in (self.memory / "memory.events").read_text().splitlines():
-                    key, _, value = line.partition(" ")
-                    if key == "oom_kill" and int(value) > 0:
-                        return True
-                return False
-            return int((self.memory / "memory.failcnt").read_text()) > 0
+            # v2 counts kills in memory.events, v1 in memory.oom_control (kernel >= 4.13);
+            # v1's failcnt only counts hits of the limit (and stays 0 on some kernels).
+            events = "memory.events" if self.version == 2 else "memory.oom_control"
+            for line in (self.memory / events).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value) > 0
+            if self.version == 1:  # older kernels: no kill count
+                return int((self.memory / "memory.failcnt").read_text()) > 0
         return False
 
     def remove(self) -> None:

@@ -317,6 +317,18 @@ class LocalSandbox:
             str(RUNTIME_MOUNT / RUNTIME_PACKAGE),
         ]
         args += _gpu_device_args(config)
+        # bubblewrap's own root and /dev are writable tmpfs without a size cap: make them
+        # read-only, leaving /dev/shm as a capped tmpfs (torch and multiprocessing use it).
+        args += [
+            "--size",
+            str(config.scratch_mb * 2**20),
+            "--tmpfs",
+            "/dev/shm",
+            "--remount-ro",
+            "/dev",
+            "--remount-ro",
+            "/",
+        ]
         args += [sys.executable, "-s", "-E", "-c", BOOT, str(RUNTIME_MOUNT), RUNTIME_PACKAGE]
         return args
 
