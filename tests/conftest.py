@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,22 +143,38 @@ def _grade_batches(
         jobs = _materialise(course_root, batch)
         jobs_file, out_file = work / f"jobs{n}.json", work / f"out{n}.json"
         jobs_file.write_text(json.dumps(jobs))
-        command = [sys.executable, "-c", _GRADE_SCRIPT, str(course_root), assignment,
-                   str(jobs_file), str(out_file)]
-        proc = subprocess.Popen(command, cwd=cwd or work, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        command = [
+            sys.executable,
+            "-c",
+            _GRADE_SCRIPT,
+            str(course_root),
+            assignment,
+            str(jobs_file),
+            str(out_file),
+        ]
+        # stderr to a file: a pipe left unread while we wait on another batch could fill up.
+        with open(work / f"err{n}.txt", "wb") as err:
+            proc = subprocess.Popen(command, cwd=cwd or work, stdout=subprocess.DEVNULL, stderr=err)
         running.append((proc, jobs, out_file))
     results: dict[str, dict[str, Any]] = {}
-    for proc, jobs, out_file in running:
-        try:
-            _, err = proc.communicate(timeout=GRADE_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-        graded = json.loads(out_file.read_text()) if out_file.exists() else {}
-        crash = f"grader exited with {proc.returncode}: {err.decode(errors='replace')[-3000:]}"
-        for student_id, _ in jobs:
-            results[student_id] = graded.get(student_id, {"grader_crash": crash})
+    try:
+        for n, (proc, jobs, out_file) in enumerate(running):
+            try:
+                proc.wait(timeout=GRADE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            graded = json.loads(out_file.read_text()) if out_file.exists() else {}
+            err = (work / f"err{n}.txt").read_text(errors="replace")[-3000:]
+            crash = f"grader exited with {proc.returncode}: {err}"
+            for student_id, _ in jobs:
+                results[student_id] = graded.get(student_id, {"grader_crash": crash})
+    finally:
+        for proc, _, _ in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
     return results
 
 

@@ -21,12 +21,14 @@ def write(path: Path, data: Any) -> Path:
 
 
 def test_valid_v4_notebook_keeps_code_cells_with_their_positions(tmp_path: Path) -> None:
-    nb = new_notebook(cells=[
-        new_markdown_cell("# Title"),
-        new_code_cell("import torch"),
-        new_markdown_cell("text"),
-        new_code_cell("def f(x):\n    return x"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Title"),
+            new_code_cell("import torch"),
+            new_markdown_cell("text"),
+            new_code_cell("def f(x):\n    return x"),
+        ]
+    )
     path = tmp_path / "alice.ipynb"
     nbformat.write(nb, str(path))
     notebook = read_notebook(path)
@@ -58,10 +60,12 @@ def test_nbformat_3_worksheets_are_read(tmp_path: Path) -> None:
         "nbformat_minor": 0,
         "metadata": {"name": "old"},
         "worksheets": [
-            {"cells": [
-                {"cell_type": "heading", "level": 1, "source": "Title"},
-                {"cell_type": "code", "input": ["x = 1\n", "y = x"], "language": "python"},
-            ]},
+            {
+                "cells": [
+                    {"cell_type": "heading", "level": 1, "source": "Title"},
+                    {"cell_type": "code", "input": ["x = 1\n", "y = x"], "language": "python"},
+                ]
+            },
             {"cells": [{"cell_type": "code", "input": "z = 3"}]},
         ],
     }
@@ -116,7 +120,9 @@ def test_invalid_json_names_the_file_line_and_column(tmp_path: Path) -> None:
 def test_not_a_notebook_file(tmp_path: Path) -> None:
     path = tmp_path / "solution.py"
     path.write_text("def f(): pass\n")
-    with pytest.raises(NotebookError, match=r"solution\.py: not a Jupyter notebook \(expected a \.ipynb"):
+    with pytest.raises(
+        NotebookError, match=r"solution\.py: not a Jupyter notebook \(expected a \.ipynb"
+    ):
         read_notebook(path)
 
 
@@ -158,10 +164,12 @@ def test_plain_python_with_percent_and_bang_is_left_alone() -> None:
 
 
 def test_transformed_cells_run_with_the_shim(tmp_path: Path) -> None:
-    nb = new_notebook(cells=[
-        new_code_cell("%time x = 41\n!pip install nothing\nfiles = !ls"),
-        new_code_cell("%%time\ny = x + 1"),
-    ])
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%time x = 41\n!pip install nothing\nfiles = !ls"),
+            new_code_cell("%%time\ny = x + 1"),
+        ]
+    )
     path = tmp_path / "magics.ipynb"
     nbformat.write(nb, str(path))
     ns: dict[str, Any] = {}

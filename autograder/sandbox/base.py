@@ -9,11 +9,20 @@ Sandboxes know nothing of gradebooks, specs' questions or hidden tests.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
+
+# Where every sandbox mounts the runtime package, and how its interpreter starts it.
+RUNTIME_MOUNT = Path("/opt/autograder")
+RUNTIME_PACKAGE = "autograder_runtime"
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import importlib; importlib.import_module(sys.argv[2] + '.server').main(sys.argv[3:])"
+)
 
 
 @dataclass(frozen=True)
@@ -91,3 +100,30 @@ class CappedOutput:
         if self.dropped:
             text += f"\n[... {self.dropped} more bytes of output not kept]"
         return text
+
+
+def runtime_env(config: LaunchConfig, home: str) -> dict[str, str]:
+    """The runtime's whole environment: nothing of the grader's leaks in."""
+    threads = str(config.threads)
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "AUTOGRADER_THREADS": threads,
+    }
+    if config.gpu != "all":
+        env["CUDA_VISIBLE_DEVICES"] = config.gpu or ""
+    if config.gpu_memory_fraction is not None:
+        env["AUTOGRADER_GPU_MEMORY_FRACTION"] = str(config.gpu_memory_fraction)
+    for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env

@@ -29,17 +29,18 @@ from pathlib import Path
 
 import autograder.runtime as runtime_package
 from autograder.sandbox import cgroups
-from autograder.sandbox.base import CappedOutput, LaunchConfig
+from autograder.sandbox.base import (
+    BOOT,
+    RUNTIME_MOUNT,
+    RUNTIME_PACKAGE,
+    CappedOutput,
+    LaunchConfig,
+    runtime_env,
+)
 
 SANDBOX_UID = 65534
-RUNTIME_MOUNT = Path("/opt/autograder")
-RUNTIME_PACKAGE = "autograder_runtime"
 # What the runtime's interpreter needs from /etc; nothing else of the host's config is shown.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "alternatives")
-BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "import importlib; importlib.import_module(sys.argv[2] + '.server').main(sys.argv[3:])"
-)
 
 
 def python_paths() -> list[Path]:
@@ -250,7 +251,7 @@ class LocalSandbox:
             str(child_sock.fileno()),
             str(config.message_bytes),
         ]
-        env = self._env(config, home="/tmp" if isolated else str(scratch / "home"))
+        env = runtime_env(config, home="/tmp" if isolated else str(scratch / "home"))
         try:
             popen = subprocess.Popen(
                 command,
@@ -347,32 +348,6 @@ class LocalSandbox:
             cap = (config.memory_mb + 1024) * 2**20
             limits.append(f"--as={cap}:{cap}")
         return ["prlimit", *limits, "--"]
-
-    @staticmethod
-    def _env(config: LaunchConfig, home: str) -> dict[str, str]:
-        threads = str(config.threads)
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": home,
-            "LANG": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": f"{home}/.matplotlib",
-            "OMP_NUM_THREADS": threads,
-            "MKL_NUM_THREADS": threads,
-            "OPENBLAS_NUM_THREADS": threads,
-            "AUTOGRADER_THREADS": threads,
-        }
-        if config.gpu != "all":
-            env["CUDA_VISIBLE_DEVICES"] = config.gpu or ""
-        if config.gpu_memory_fraction is not None:
-            env["AUTOGRADER_GPU_MEMORY_FRACTION"] = str(config.gpu_memory_fraction)
-        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-            if name in os.environ:
-                env[name] = os.environ[name]
-        return env
 
 
 # Join the sandbox's cgroups before anything else runs, so no child can escape them.

@@ -209,13 +209,15 @@ def colab_json() -> str:
         {"cell_type": "markdown", "metadata": {"id": "intro"}, "source": ["# Toy\n", "hello"]},
     ]
     for source in [POSITIVE, IMPORT, LIN, DOUBLE, MEAN, ANSWERS]:
-        cells.append({
-            "cell_type": "code",
-            "execution_count": 7,
-            "metadata": {"colab": {"base_uri": "https://localhost/"}, "tags": ["graded"]},
-            "outputs": [{"output_type": "stream", "name": "stdout", "text": ["PASSED\n"]}],
-            "source": source.splitlines(keepends=True),
-        })
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": 7,
+                "metadata": {"colab": {"base_uri": "https://localhost/"}, "tags": ["graded"]},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": ["PASSED\n"]}],
+                "source": source.splitlines(keepends=True),
+            }
+        )
     cells.append({"cell_type": "raw", "metadata": {}, "source": "raw text"})
     notebook = {
         "cells": cells,
@@ -257,8 +259,9 @@ def test_correct_notebook_written_differently_gets_full_marks(
     assert_full_marks(result)
 
 
-@pytest.mark.parametrize("name", ["float64", "other_order", "helpers", "answers_first",
-                                  "magics", "redefined", "colab"])
+@pytest.mark.parametrize(
+    "name", ["float64", "other_order", "helpers", "answers_first", "magics", "redefined", "colab"]
+)
 def test_clean_notebooks_record_no_cell_errors(batch: dict[str, Any], name: str) -> None:
     assert graded(batch, name)["cells"] == []
 

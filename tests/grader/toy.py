@@ -305,11 +305,12 @@ def question_tests(result: dict[str, Any], qid: str) -> list[dict[str, Any]]:
 def assert_full_marks(result: dict[str, Any]) -> None:
     got = scores(result)
     wanted = {q["question_id"]: q["max_score"] for q in result["questions"]}
-    lost = {
-        qid: (got[qid], wanted[qid]) for qid in AUTO_QUESTIONS if got[qid] != wanted[qid]
-    }
-    failures = [(t["test_id"], t["outcome"], t["message"]) for t in result["tests"]
-                if t["outcome"] != "passed"]
+    lost = {qid: (got[qid], wanted[qid]) for qid in AUTO_QUESTIONS if got[qid] != wanted[qid]}
+    failures = [
+        (t["test_id"], t["outcome"], t["message"])
+        for t in result["tests"]
+        if t["outcome"] != "passed"
+    ]
     assert not lost, (
         f"{result['student_id']} lost points {lost}: {failures}; cells {result['cells']}; "
         f"message {result['message']!r}; stderr {result['stderr'][-1500:]!r}"

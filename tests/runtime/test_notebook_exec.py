@@ -44,7 +44,10 @@ def test_cells_share_one_namespace_and_errors_do_not_stop_the_next() -> None:
         ("raise SystemExit", "SystemExit"),
         ("raise KeyboardInterrupt", "KeyboardInterrupt"),
         ("def f(:\n    pass", "SyntaxError"),
-        ("import no_such_module_here", "ModuleNotFoundError: No module named 'no_such_module_here'"),
+        (
+            "import no_such_module_here",
+            "ModuleNotFoundError: No module named 'no_such_module_here'",
+        ),
     ],
 )
 def test_base_exceptions_are_recorded_not_raised(source: str, summary: str) -> None:
@@ -82,7 +85,9 @@ def test_unknown_ipython_calls_are_harmless() -> None:
     assert shim.neutralised == ["%load_ext autoreload"]
 
 
-def test_display_prints_a_repr(namespace: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_display_prints_a_repr(
+    namespace: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run_cell(0, "display({'a': 1}, [2])", namespace) is None
     assert capsys.readouterr().out == "{'a': 1}\n[2]\n"
 

@@ -163,8 +163,20 @@ def test_runtime_sees_only_allow_listed_paths(needs_bwrap: None, shared: Box, co
     )
     assert seen["visible"] == []
     needed = {p.parts[1] for p in python_paths()}
-    system = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "tmp",
-              "etc", "opt"}
+    system = {
+        "usr",
+        "bin",
+        "sbin",
+        "lib",
+        "lib32",
+        "lib64",
+        "libx32",
+        "proc",
+        "dev",
+        "tmp",
+        "etc",
+        "opt",
+    }
     assert set(seen["top"]) <= system | needed, seen["top"]
     assert set(seen["etc"]) <= set(ETC_FILES), seen["etc"]
     # /root shows only the way to the interpreter (pyenv), never the host's home.
@@ -299,9 +311,7 @@ def test_runs_as_an_unprivileged_user(needs_bwrap: None, shared: Box) -> None:
     assert setuid == "refused"
 
 
-def test_filesystem_is_read_only_outside_the_scratch_space(
-    needs_bwrap: None, shared: Box
-) -> None:
+def test_filesystem_is_read_only_outside_the_scratch_space(needs_bwrap: None, shared: Box) -> None:
     name = f"written-{uuid.uuid4().hex}"
     runtime_dir = "/opt/autograder/autograder_runtime"
     seen = shared.value(
@@ -335,8 +345,13 @@ def test_filesystem_is_read_only_outside_the_scratch_space(
     written, scratch = seen
     assert written == [], f"the runtime could write into {written}"
     assert scratch == ["/tmp", "/dev/shm", "/tmp", "/tmp"]
-    host_dirs = [Path(local_module.__file__).parents[1] / "runtime", Path(sys.prefix),
-                 Path(os.__file__).parent, Path("/tmp"), Path("/")]
+    host_dirs = [
+        Path(local_module.__file__).parents[1] / "runtime",
+        Path(sys.prefix),
+        Path(os.__file__).parent,
+        Path("/tmp"),
+        Path("/"),
+    ]
     assert not [d for d in host_dirs if (d / name).exists()]
 
 
@@ -585,3 +600,13 @@ def test_bwrap_works_is_true_where_bubblewrap_is_installed_and_usable() -> None:
         check=False,
     )
     assert bwrap_works() == (probe.returncode == 0)
+
+
+def test_values_that_cannot_cross_are_an_error_not_the_end_of_the_runtime(shared: Box) -> None:
+    assert (
+        shared.run("import torch\nmeta = torch.empty(3, device='meta')\nfine = 7\n")["cells"] == []
+    )
+    shared._send({"op": "get", "name": "meta"})
+    reply, _ = shared._recv(time.monotonic() + 30)
+    assert reply["ok"] is False and reply["error"]["kind"] == "encode", reply
+    assert shared.get("fine") == 7  # the same process still answers
