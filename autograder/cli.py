@@ -15,6 +15,7 @@ from rich.table import Table
 
 from autograder import check as check_verb
 from autograder import grade as grade_verb
+from autograder import image as image_verb
 from autograder import publish as publish_verb
 from autograder import scaffold
 from autograder.course import Course
@@ -41,8 +42,7 @@ def _course(path: Path) -> Course:
 
 def _warn_isolation(sandbox: str, course: Course) -> None:
     box = grade_verb.make_sandbox(sandbox, course)
-    missing = box.missing() if hasattr(box, "missing") else []
-    for gap in missing:
+    for gap in box.missing():
         err.print(f"[bold red]WARNING: sandbox isolation incomplete:[/] {escape(gap)}")
 
 
@@ -57,7 +57,7 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder for the new cour
 def publish(
     assignment: str,
     course: CourseOpt = Path("."),
-    sandbox: Annotated[str, typer.Option(help="local")] = "local",
+    sandbox: Annotated[str, typer.Option(help="auto, local or docker.")] = "auto",
 ) -> None:
     """Validate ASSIGNMENT (reference = full marks, template = zero) and write the release."""
     c = _course(course)
@@ -79,7 +79,12 @@ def grade(
     assignment: str,
     paths: Annotated[list[Path], typer.Argument(help="Notebooks, folders or zips.")],
     course: CourseOpt = Path("."),
-    sandbox: Annotated[str, typer.Option(help="Where student code runs: local.")] = "local",
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            help="Where student code runs: auto (docker if its image is built), local, docker."
+        ),
+    ] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Submissions graded in parallel.")] = 1,
     gpus: Annotated[str | None, typer.Option(help="GPUs for the sandboxes: all or 0,2.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds per notebook run.")] = None,
@@ -186,7 +191,7 @@ def check(
 ) -> None:
     """Run the public tests on NOTEBOOK, as the grader would run it."""
     found = check_verb.find_assignment(notebook.resolve(), course, assignment)
-    box = grade_verb.make_sandbox("local", Course(found.folder.parent.parent))
+    box = grade_verb.make_sandbox("auto", Course(found.folder.parent.parent))
     result = check_verb.check(notebook.resolve(), found, box)
     if result.status is Status.ERROR:
         raise AutograderError(result.message)
@@ -204,6 +209,32 @@ def check(
     out.print(f"{len(result.tests) - failed}/{len(result.tests)} public checks passed")
     if failed:
         raise typer.Exit(ExitCode.SUBMISSIONS_FAILED)
+
+
+image_app = typer.Typer(no_args_is_help=True, help="The Docker sandbox image.")
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Build with no container registry (debootstrap base).")
+    ] = False,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the inputs did not change.")] = False,
+    mirror: Annotated[str | None, typer.Option(help="Debian mirror for debootstrap.")] = None,
+    cache: Annotated[Path, typer.Option(help="Where wheels and build files are kept.")] = Path(
+        ".autograder/image-cache"
+    ),
+) -> None:
+    """Build the sandbox image (only the student runtime and what students may import)."""
+    if not offline:
+        raise AutograderError(
+            "only --offline builds are automated; for a CUDA base image see docker/Dockerfile.cuda"
+        )
+    tag = image_verb.build_offline(
+        cache.resolve(), force=force, mirror=mirror, log=lambda line: err.print(escape(line))
+    )
+    out.print(f"sandbox image: {tag} (also autograder-sandbox:latest)")
 
 
 def main() -> None:

@@ -18,16 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Assignment, Course
-from autograder.errors import AutograderError, SandboxError
+from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.gradebook import Gradebook, batch_lock
 from autograder.grader.run import Grader, zero_scores
 from autograder.results import Status, SubmissionResult
 from autograder.sandbox import LocalSandbox
+from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.base import Sandbox
+from autograder.sandbox.docker import DockerSandbox
 from autograder.spec import AssignmentSpec
 from autograder.submissions import Submission, discover
 
-SANDBOXES = ("local",)
+SANDBOXES = ("auto", "local", "docker")
 MAX_WORKER_CRASHES = 2
 
 
@@ -48,11 +50,25 @@ class BatchSummary:
 Progress = Callable[[int, int, SubmissionResult | None], None]
 
 
+def resolve_sandbox(name: str) -> str:
+    """`auto` is docker when a daemon answers and the image exists, else local."""
+    if name not in SANDBOXES:
+        raise AutograderError(f"unknown sandbox {name!r}; choose one of: {', '.join(SANDBOXES)}")
+    if name != "auto":
+        return name
+    try:
+        c = docker_sandbox.client()
+    except docker_sandbox.DockerUnavailable:
+        return "local"
+    return "docker" if docker_sandbox.image_exists(c, docker_sandbox.default_image()) else "local"
+
+
 def make_sandbox(name: str, course: Course) -> Sandbox:
-    if name == "local":
-        # Hide the course even where the interpreter lives inside it.
-        return LocalSandbox(mask=(course.root,))
-    raise AutograderError(f"unknown sandbox {name!r}; choose one of: {', '.join(SANDBOXES)}")
+    name = resolve_sandbox(name)
+    if name == "docker":
+        return DockerSandbox()
+    # Hide the course even where the interpreter lives inside it.
+    return LocalSandbox(mask=(course.root,))
 
 
 def with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
@@ -114,6 +130,21 @@ def _crashed(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionR
     )
 
 
+def _internal_error(
+    spec: AssignmentSpec, sub: Submission, sandbox: str, exc: Exception
+) -> SubmissionResult:
+    return SubmissionResult(
+        sub.student_id,
+        str(sub.path),
+        sub.content_hash,
+        Status.ERROR,
+        message=f"internal error while grading ({type(exc).__name__}: {exc}); the rest of the "
+        "batch went on; regrade this submission and report a bug if it recurs",
+        sandbox=sandbox,
+        questions=zero_scores(spec, "grading failed"),
+    )
+
+
 # --------------------------------------------------------------------------- the verb
 def grade(
     course: Course,
@@ -130,10 +161,10 @@ def grade(
     """Grade every submission under `paths`; results are committed one by one."""
     assignment = with_timeout(course.assignment(assignment_name), timeout)
     spec = assignment.spec
+    sandbox = resolve_sandbox(sandbox)
     box = make_sandbox(sandbox, course)
     summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
-    if isinstance(box, LocalSandbox):
-        summary.warnings = box.missing()
+    summary.warnings = box.missing()
     started = time.monotonic()
     with (
         batch_lock(course.gradebook),
@@ -207,8 +238,11 @@ def _run_pool(
                             commit(_crashed(assignment.spec, sub, sandbox))
                         else:
                             retry.append(sub)
-                    except SandboxError as exc:
-                        raise SandboxError(f"{sub.path}: {exc}") from None
+                    except (CourseError, SandboxError) as exc:
+                        # The course or the machine is broken: every submission would fail.
+                        raise type(exc)(f"while grading {sub.path}: {exc}") from None
+                    except Exception as exc:
+                        commit(_internal_error(assignment.spec, sub, sandbox, exc))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         pending = retry

@@ -56,6 +56,11 @@ class Grader:
     @classmethod
     def hidden(cls, assignment: Assignment, sandbox: Sandbox, gpu: str | None = None) -> Grader:
         """A grader running the hidden tests against the reference (loaded once, here)."""
+        if missing := assignment.spec.missing_answers():
+            raise CourseError(
+                f"{assignment.folder / 'assignment.toml'}: no `answer` for {', '.join(missing)}; "
+                "add the answer key before grading"
+            )
         reference = load_reference(assignment.reference_folder, assignment.spec.seed)
         return cls(
             assignment, sandbox, reference, launch_config(assignment, gpu), assignment.hidden_tests

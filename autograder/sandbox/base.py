@@ -65,6 +65,10 @@ class SandboxProcess(Protocol):
 class Sandbox(Protocol):
     name: str
 
+    def missing(self) -> list[str]:
+        """What this sandbox cannot enforce on this machine, as advice (empty: everything)."""
+        ...
+
     def isolation(self) -> str:
         """One line saying what isolation this sandbox achieves on this machine."""
         ...

@@ -25,9 +25,10 @@ from typing import Any
 from autograder.sandbox.base import BOOT, RUNTIME_MOUNT, RUNTIME_PACKAGE, LaunchConfig, runtime_env
 
 try:  # the Docker SDK is only needed for this sandbox
-    import docker
     import docker.errors
     import docker.types
+
+    import docker
 except ImportError:  # pragma: no cover - docker is a declared dependency
     docker = None  # type: ignore[assignment]
 
@@ -54,7 +55,7 @@ def client() -> Any:
         c = docker.from_env(timeout=60)
         c.ping()
         return c
-    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds for "no daemon"
+    except Exception as exc:
         raise DockerUnavailable(
             f"no Docker daemon answers ({type(exc).__name__}); start dockerd or use --sandbox local"
         ) from None
