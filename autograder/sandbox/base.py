@@ -125,6 +125,8 @@ def runtime_env(config: LaunchConfig, home: str) -> dict[str, str]:
     }
     if config.gpu != "all":
         env["CUDA_VISIBLE_DEVICES"] = config.gpu or ""
+    if config.gpu is not None and "LD_LIBRARY_PATH" in os.environ:
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]  # where the CUDA driver lives
     if config.gpu_memory_fraction is not None:
         env["AUTOGRADER_GPU_MEMORY_FRACTION"] = str(config.gpu_memory_fraction)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
