@@ -21,7 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from autograder.course import Course
+from autograder.grader.proxy import StudentCodeError
 from autograder.grader.run import Grader
+from autograder.grader.session import StudentSession
+from autograder.notebook import read_notebook
 from autograder.sandbox import LocalSandbox
 from autograder.sandbox.local import bwrap_works, cgroups_work
 
@@ -71,7 +74,14 @@ def gpu_matmul(a, b):
 def device_report():
     x = torch.empty(64 * 2**20, dtype=torch.uint8, device="cuda")  # 64 MiB
     props = torch.cuda.get_device_properties(0)
+    try:  # 40% of the card: refused when the sandbox's cooperative cap is below that
+        big = torch.empty(int(props.total_memory * 0.4), dtype=torch.uint8, device="cuda")
+        del big
+        capped = False
+    except torch.cuda.OutOfMemoryError:
+        capped = True
     return {
+        "capped_at_40pct": capped,
         "device": str(x.device),
         "name": props.name,
         "total_mb": props.total_memory / 2**20,
@@ -134,6 +144,7 @@ def main() -> None:
         )
         for t in result.tests:
             print(f"    {t.test_id}: {t.outcome.value} {t.message}")
+        print(f"    device_report={device_report(grader, notebook_path)}")
         for c in result.cells:
             print(f"    cell {c.index}: {c.error}")
         if result.stderr.strip():
@@ -156,6 +167,23 @@ def main() -> None:
         print(f"    all {args.k} done in {time.monotonic() - start:.2f} s wall")
 
 
+def device_report(grader: Grader, path: Path) -> object:
+    """What the student's code sees of the GPU, read through a session of its own."""
+    session = StudentSession(
+        grader.sandbox,
+        read_notebook(path).runnable(),
+        grader.config,
+        grader.assignment.spec.limits,
+        0,
+    )
+    try:
+        return session.get("device_report")()
+    except StudentCodeError as exc:
+        return f"unavailable: {exc}"
+    finally:
+        session.close()
+
+
 def grade_shared(root: str, i: int, k: int) -> str:
     """One of K graders (its own process: pytest runs one session per process)."""
     course = Course.at(Path(root))
@@ -165,7 +193,7 @@ def grade_shared(root: str, i: int, k: int) -> str:
     grader.config = replace(grader.config, gpu_memory_fraction=1 / k)
     t0 = time.monotonic()
     r = grader.grade(f"s{i}", course.root / "student.ipynb", "h")
-    seen = ""
+    seen = f" device_report={device_report(grader, course.root / 'student.ipynb')}"
     for t in r.tests:
         if t.outcome.value != "passed":
             seen += f" [{t.test_id}: {t.message[:120]}]"
