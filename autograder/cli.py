@@ -86,7 +86,10 @@ def grade(
         ),
     ] = "auto",
     jobs: Annotated[int, typer.Option(min=1, help="Submissions graded in parallel.")] = 1,
-    gpus: Annotated[str | None, typer.Option(help="GPUs for the sandboxes: all or 0,2.")] = None,
+    gpus: Annotated[
+        str | None, typer.Option(help="GPUs for the sandboxes: all, 0,2 or GPU/MIG UUIDs.")
+    ] = None,
+    per_gpu: Annotated[int, typer.Option(min=1, help="Sandboxes sharing one GPU.")] = 1,
     timeout: Annotated[float | None, typer.Option(help="Seconds per notebook run.")] = None,
     regrade: Annotated[bool, typer.Option(help="Grade again even if unchanged.")] = False,
 ) -> None:
@@ -115,6 +118,7 @@ def grade(
             regrade=regrade,
             timeout=timeout,
             gpus=gpus,
+            per_gpu=per_gpu,
             progress=progress,
         )
     _print_summary(summary)

@@ -9,6 +9,7 @@ in flight, and a rerun resumes where the last one stopped (same content hash: sk
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from autograder.course import Assignment, Course
 from autograder.errors import AutograderError, CourseError, SandboxError
@@ -84,14 +86,38 @@ _worker: Grader | None = None
 _worker_error: AutograderError | None = None
 
 
-def _init_worker(
-    course_root: str, name: str, sandbox: str, timeout: float | None, gpus: str | None
-) -> None:
+@dataclass(frozen=True)
+class WorkerOptions:
+    sandbox: str
+    timeout: float | None = None
+    per_gpu: int = 1
+
+
+def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
+    """One entry per sandbox that may run at once: each GPU repeated `per_gpu` times."""
+    if gpus is None:
+        return []
+    if gpus == "all":
+        found = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+        devices = [str(i) for i, line in enumerate(found.stdout.splitlines()) if line.strip()]
+        if not devices:
+            raise AutograderError("--gpus all: nvidia-smi lists no GPU on this machine")
+    else:
+        devices = [d.strip() for d in gpus.split(",") if d.strip()]
+    return [d for d in devices for _ in range(per_gpu)]
+
+
+def _init_worker(course_root: str, name: str, options: WorkerOptions, slots: Any) -> None:
     global _worker, _worker_error
     try:
         course = Course.at(Path(course_root))
-        assignment = with_timeout(course.assignment(name), timeout)
-        _worker = Grader.hidden(assignment, make_sandbox(sandbox, course), gpu=gpus)
+        assignment = with_timeout(course.assignment(name), options.timeout)
+        # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
+        gpu = slots.get_nowait() if slots is not None else None
+        fraction = 1 / options.per_gpu if gpu is not None and options.per_gpu > 1 else None
+        _worker = Grader.hidden(
+            assignment, make_sandbox(options.sandbox, course), gpu=gpu, gpu_memory_fraction=fraction
+        )
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -156,12 +182,16 @@ def grade(
     regrade: bool = False,
     timeout: float | None = None,
     gpus: str | None = None,
+    per_gpu: int = 1,
     progress: Progress | None = None,
 ) -> BatchSummary:
     """Grade every submission under `paths`; results are committed one by one."""
     assignment = with_timeout(course.assignment(assignment_name), timeout)
     spec = assignment.spec
     sandbox = resolve_sandbox(sandbox)
+    slots = gpu_slots(gpus, per_gpu)
+    if slots and jobs > len(slots):
+        jobs = len(slots)  # never more sandboxes on a GPU than --per-gpu allows
     box = make_sandbox(sandbox, course)
     summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
     summary.warnings = box.missing()
@@ -195,7 +225,8 @@ def grade(
             if progress:
                 progress(done, summary.total, result)
 
-        _run_pool(course, assignment, (sandbox, timeout, gpus), jobs, todo, commit)
+        options = WorkerOptions(sandbox, timeout, per_gpu)
+        _run_pool(course, assignment, options, slots, jobs, todo, commit)
     summary.wall_s = time.monotonic() - started
     return summary
 
@@ -203,21 +234,27 @@ def grade(
 def _run_pool(
     course: Course,
     assignment: Assignment,
-    options: tuple[str, float | None, str | None],  # sandbox, timeout, gpus
+    options: WorkerOptions,
+    slots: list[str],
     jobs: int,
     todo: list[Submission],
     commit: Callable[[SubmissionResult], None],
 ) -> None:
-    sandbox = options[0]
+    sandbox = options.sandbox
     crashes: dict[str, int] = {}
     pending = list(todo)
     while pending:
         context = multiprocessing.get_context("spawn")
+        queue = None
+        if slots:
+            queue = context.Queue()
+            for slot in slots:
+                queue.put(slot)
         pool = ProcessPoolExecutor(
             max_workers=max(1, min(jobs, len(pending))),
             mp_context=context,
             initializer=_init_worker,
-            initargs=(str(course.root), assignment.name, *options),
+            initargs=(str(course.root), assignment.name, options, queue),
         )
         retry: list[Submission] = []
         try:

@@ -21,7 +21,9 @@ from autograder.sandbox.base import LaunchConfig, Sandbox
 from autograder.spec import AssignmentSpec, Question, QuestionKind
 
 
-def launch_config(assignment: Assignment, gpu: str | None = None) -> LaunchConfig:
+def launch_config(
+    assignment: Assignment, gpu: str | None = None, gpu_memory_fraction: float | None = None
+) -> LaunchConfig:
     limits = assignment.spec.limits
     return LaunchConfig(
         memory_mb=limits.memory_mb,
@@ -35,6 +37,7 @@ def launch_config(assignment: Assignment, gpu: str | None = None) -> LaunchConfi
         cpu_seconds=int(limits.notebook_timeout + limits.test_timeout * 50) * limits.threads,
         data_dir=assignment.data,
         gpu=gpu,
+        gpu_memory_fraction=gpu_memory_fraction,
     )
 
 
@@ -54,7 +57,13 @@ class Grader:
     tests_dir: Path
 
     @classmethod
-    def hidden(cls, assignment: Assignment, sandbox: Sandbox, gpu: str | None = None) -> Grader:
+    def hidden(
+        cls,
+        assignment: Assignment,
+        sandbox: Sandbox,
+        gpu: str | None = None,
+        gpu_memory_fraction: float | None = None,
+    ) -> Grader:
         """A grader running the hidden tests against the reference (loaded once, here)."""
         if missing := assignment.spec.missing_answers():
             raise CourseError(
@@ -63,7 +72,11 @@ class Grader:
             )
         reference = load_reference(assignment.reference_folder, assignment.spec.seed)
         return cls(
-            assignment, sandbox, reference, launch_config(assignment, gpu), assignment.hidden_tests
+            assignment,
+            sandbox,
+            reference,
+            launch_config(assignment, gpu, gpu_memory_fraction),
+            assignment.hidden_tests,
         )
 
     @classmethod
