@@ -57,6 +57,11 @@ class Question(BaseModel):
     choices: list[str] = Field(default_factory=list)
     rtol: float = Field(1e-3, ge=0)
     atol: float = Field(0.0, ge=0)
+    forbid: list[str] = Field(
+        default_factory=list,
+        description="APIs disabled while the student's code runs for this question's tests: "
+        "dotted names (torch.nn.functional.conv2d, torch.nn.Conv2d) or `autograd`",
+    )
 
     @property
     def variable(self) -> str:
@@ -76,8 +81,10 @@ class Question(BaseModel):
                 raise ValueError(f"code question {self.id!r} needs `tests` (hidden test names)")
             if self.answer is not None:
                 raise ValueError(f"code question {self.id!r} cannot have an `answer`")
-        elif self.tests:
-            raise ValueError(f"only code questions have `tests`; {self.id!r} is {kind.value}")
+        elif self.tests or self.forbid:
+            raise ValueError(
+                f"only code questions have `tests` and `forbid`; {self.id!r} is {kind.value}"
+            )
         if kind is QuestionKind.CHOICE:
             if not self.choices:
                 raise ValueError(f'choice question {self.id!r} needs `choices`, e.g. ["a", "b"]')

@@ -3,17 +3,22 @@
 Isolation tests need bubblewrap and writable cgroups. Where the machine lacks them the
 tests are skipped, except when `AUTOGRADER_REQUIRE_ISOLATION=1` (CI sets it): there a
 missing isolation feature is a failure, so a broken runner cannot pass silently.
+Docker tests need a daemon that answers and the sandbox image; likewise skipped where
+they are missing, failed under `AUTOGRADER_REQUIRE_DOCKER=1`.
 
 `Grader.grade` runs pytest in-process, so our tests never call it from inside pytest:
 `grade_notebooks` runs a fresh interpreter that grades a batch with one `Grader` (in
 order, so one notebook can be checked not to affect the next) and returns plain dicts.
+`sandbox_kind` parametrises a module's batches over both sandboxes (local, docker).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,9 +30,12 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.local import bwrap_works, cgroups_work
 
 REQUIRE_ISOLATION_ENV = "AUTOGRADER_REQUIRE_ISOLATION"
+REQUIRE_DOCKER_ENV = "AUTOGRADER_REQUIRE_DOCKER"
+SANDBOXES = ("local", "docker")
 GRADE_TIMEOUT_S = 900
 
 
@@ -57,6 +65,63 @@ def needs_teardown() -> None:
     require_isolation(bwrap_works() or cgroups_work(), "bubblewrap or writable cgroups")
 
 
+@functools.cache
+def docker_problem() -> str | None:
+    """Why the Docker sandbox cannot run here (None: a daemon answers and the image exists)."""
+    try:
+        c = docker_sandbox.client()
+    except docker_sandbox.DockerUnavailable as exc:
+        return str(exc)
+    try:
+        if not docker_sandbox.image_exists(c, docker_sandbox.default_image()):
+            return f"the image {docker_sandbox.default_image()} does not exist"
+    finally:
+        c.close()
+    return None
+
+
+def require_docker() -> None:
+    """Skip the calling test (or fixture) without a Docker engine and image; fail in CI."""
+    problem = docker_problem()
+    if problem is None:
+        return
+    message = (
+        f"no Docker daemon answers / image {docker_sandbox.default_image()} missing: "
+        f"run `autograder image build --offline` ({problem})"
+    )
+    if os.environ.get(REQUIRE_DOCKER_ENV) == "1":
+        pytest.fail(f"{message}, but {REQUIRE_DOCKER_ENV}=1 requires it", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def needs_docker() -> None:
+    require_docker()
+
+
+@pytest.fixture(scope="module", params=SANDBOXES)
+def sandbox_kind(request: pytest.FixtureRequest) -> str:
+    """The sandbox a module's graded batches use; every test using it runs on both."""
+    if request.param == "docker":
+        request.getfixturevalue("needs_docker")
+    return str(request.param)
+
+
+def sandbox_containers(owner_pid: int | None = None) -> list[str]:
+    """Ids of sandbox containers (all, or those of one grading process) the engine still has.
+
+    Filtering by owner keeps the check true when other graders share the Docker engine.
+    """
+    labels = [docker_sandbox.LABEL]
+    if owner_pid is not None:
+        labels.append(f"{docker_sandbox.OWNER_LABEL}={socket.gethostname()}:{owner_pid}")
+    command = ["docker", "ps", "-a", "-q", "--no-trunc"]
+    for label in labels:
+        command += ["--filter", f"label={label}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    return done.stdout.split()
+
+
 # --------------------------------------------------------------------------- notebooks
 Cells = Sequence[str | tuple[str, str]]
 
@@ -78,22 +143,29 @@ def write_notebook(path: Path, cells: Cells) -> Path:
 
 # --------------------------------------------------------------------------- grading
 _GRADE_SCRIPT = r"""
-import dataclasses, json, sys
+import dataclasses, json, os, sys
 from pathlib import Path
 
 from autograder.course import Course
 from autograder.grader.run import Grader
 from autograder.sandbox import LocalSandbox
 
-root, name, jobs_file, out_file = sys.argv[1:5]
+root, name, jobs_file, out_file, kind = sys.argv[1:6]
 course = Course.at(Path(root))
-grader = Grader.hidden(course.assignment(name), LocalSandbox(mask=(course.root,)))
+if kind == "docker":
+    from autograder.sandbox.docker import DockerSandbox
+
+    sandbox = DockerSandbox()
+else:
+    sandbox = LocalSandbox(mask=(course.root,))
+grader = Grader.hidden(course.assignment(name), sandbox)
 results = {}
 for student_id, path in json.loads(Path(jobs_file).read_text()):
     result = grader.grade(student_id, Path(path), "hash-" + student_id)
     data = dataclasses.asdict(result)
     data["score"] = result.score
     data["max_score"] = result.max_score
+    data["grader_pid"] = os.getpid()  # the owner label of its docker containers
     try:  # what the gradebook needs: every string encodable as UTF-8
         json.dumps(data, ensure_ascii=False).encode("utf-8")
         data["utf8_clean"] = True
@@ -128,13 +200,15 @@ def _grade_batches(
     assignment: str,
     *batches: Notebooks,
     cwd: Path | None = None,
+    sandbox: str = "local",
 ) -> dict[str, dict[str, Any]]:
     """Grade each batch with its own Grader in its own subprocess (batches run concurrently).
 
+    `sandbox` is "local" (LocalSandbox masking the course) or "docker" (DockerSandbox).
     A notebook is given as a list of cell sources (written to `<course>/submissions/`),
     a Path, or a str holding the file's raw content. Returns `{student_id: result}`,
-    where a result is `dataclasses.asdict(SubmissionResult)` plus `score`, `max_score`
-    and `utf8_clean`; a student whose grading never finished maps to
+    where a result is `dataclasses.asdict(SubmissionResult)` plus `score`, `max_score`,
+    `utf8_clean` and `grader_pid` (the grading process); a student whose grading never finished maps to
     `{"grader_crash": <the grader's stderr>}`.
     """
     work = Path(tempfile.mkdtemp(prefix="grade-batch-"))
@@ -151,6 +225,7 @@ def _grade_batches(
             assignment,
             str(jobs_file),
             str(out_file),
+            sandbox,
         ]
         # stderr to a file: a pipe left unread while we wait on another batch could fill up.
         with open(work / f"err{n}.txt", "wb") as err:
@@ -180,5 +255,5 @@ def _grade_batches(
 
 @pytest.fixture(scope="session")
 def grade_notebooks() -> Callable[..., dict[str, dict[str, Any]]]:
-    """`grade_notebooks(course_root, assignment, notebooks, *more_batches, cwd=None)`."""
+    """`grade_notebooks(course_root, assignment, notebooks, *more, cwd=None, sandbox="local")`."""
     return _grade_batches

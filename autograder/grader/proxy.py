@@ -120,6 +120,13 @@ class StudentProxy:
             raise AttributeError(name)
         return self._session.get(name)
 
+    def run_helper_code(self, source: str) -> Handle:
+        """Define stand-in objects in the sandbox (e.g. a module with a known backward), so a
+        test of one function need not rely on the student's other functions. Returns a handle
+        to a namespace: `helpers = student.run_helper_code(SRC); helpers.Scale(2.0)`. The
+        source is visible to student code: put nothing secret in it."""
+        return self._session.define(source)
+
     def __contains__(self, name: str) -> bool:
         try:
             self._session.get(name)

@@ -256,6 +256,12 @@ class StudentSession:
             )
 
     # ----------------------------------------------------------------- operations
+    def define(self, source: str) -> Any:
+        """Instructor helper code run in the sandbox, apart from the notebook's globals."""
+        return _labelled(
+            self.request({"op": "define", "source": source}, [], "helper code"), "helpers"
+        )
+
     def get(self, name: str) -> Any:
         return _labelled(self.request({"op": "get", "name": name}, [], name), name)
 

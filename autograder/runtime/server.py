@@ -14,6 +14,7 @@ import os
 import random
 import socket
 import sys
+import types
 from typing import Any
 
 from . import notebook_exec, wire
@@ -137,6 +138,20 @@ class Runtime:
             return target(*args, **kwargs)
 
         self._invoke(message, blob, act)
+
+    def op_define(self, message: dict[str, Any], blob: bytes) -> None:
+        """Run instructor helper code (stand-in modules for tests) in a namespace of its own."""
+        module = types.ModuleType("grader_helpers")
+        module.__dict__["__builtins__"] = __builtins__
+        try:
+            exec(
+                compile(str(message.get("source", "")), "<grader helpers>", "exec"), module.__dict__
+            )
+        except BaseException as exc:
+            _, tb = notebook_exec.format_exception(exc)
+            self.reply_error("raised", exc, tb)
+            return
+        self.reply_value(module)
 
     def op_release(self, message: dict[str, Any], blob: bytes) -> None:
         for hid in message.get("ids", []):
