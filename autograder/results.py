@@ -19,6 +19,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"  # the test itself broke (a bug in the hidden test, not the student)
     TIMEOUT = "timeout"
     SKIPPED = "skipped"
+    FORBIDDEN = "forbidden"  # the student's code used an API the question forbids
 
 
 @dataclass(frozen=True)

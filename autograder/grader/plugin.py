@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from autograder.grader.proxy import StudentCodeError, StudentProxy, StudentTimeout
+from autograder.grader.proxy import ForbiddenAPI, StudentCodeError, StudentProxy, StudentTimeout
 from autograder.grader.reference import seed_everything
 from autograder.grader.session import StudentSession
 from autograder.results import Outcome, TestResult
@@ -70,11 +70,14 @@ class GradingPlugin:
         seed = test_seed(self.spec.seed, item.nodeid)
         seed_everything(seed)
         self.session.pending_seed = seed
+        question = self.spec.question_for_test(item.name)
+        self.session.forbid = list(question.forbid) if question else []
         self.session.deadline = time.monotonic() + self.spec.limits.test_timeout
         try:
             yield
         finally:
             self.session.deadline = None
+            self.session.forbid = []
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -121,6 +124,8 @@ def _failure(call: pytest.CallInfo[Any], when: str) -> tuple[Outcome, str]:
     exc = excinfo.value
     if isinstance(exc, StudentTimeout):
         return Outcome.TIMEOUT, str(exc)
+    if isinstance(exc, ForbiddenAPI):
+        return Outcome.FORBIDDEN, str(exc)
     if isinstance(exc, StudentCodeError):
         return Outcome.FAILED, str(exc)
     if isinstance(exc, AssertionError):

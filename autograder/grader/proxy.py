@@ -37,6 +37,14 @@ class SandboxCrashed(StudentCodeError):
     """The student's process died (exit, crash, out of memory) during a call."""
 
 
+class ForbiddenAPI(StudentCodeError):
+    """The student's function used an API its question forbids (the question scores zero)."""
+
+    def __init__(self, message: str, api: str) -> None:
+        super().__init__(message, "ForbiddenAPIError")
+        self.api = api
+
+
 class BadValue(StudentCodeError):
     """The student's code returned something that cannot cross the boundary."""
 

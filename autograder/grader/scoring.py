@@ -26,6 +26,18 @@ def score_code_questions(spec: AssignmentSpec, tests: list[TestResult]) -> list[
                 )
             )
             continue
+        forbidden = [t for t in mine if t.outcome is Outcome.FORBIDDEN]
+        if forbidden:
+            results.append(
+                QuestionResult(
+                    question.id,
+                    question.kind.value,
+                    0.0,
+                    question.points,
+                    f"zero: {forbidden[0].message}",
+                )
+            )
+            continue
         failed = [t for t in mine if t.outcome is not Outcome.PASSED]
         feedback = (
             "all checks passed" if not failed else f"{len(failed)} of {len(mine)} checks failed"

@@ -16,6 +16,7 @@ from typing import Any
 from autograder.errors import SandboxError
 from autograder.grader.proxy import (
     BadValue,
+    ForbiddenAPI,
     Handle,
     MissingName,
     SandboxCrashed,
@@ -61,6 +62,7 @@ class StudentSession:
         self.broken: str | None = None
         self.deadline: float | None = None  # end of the current test's time
         self.pending_seed: int | None = None
+        self.forbid: list[str] = []  # APIs disabled in calls of the current test
         self.outputs: list[tuple[str, str]] = []
         self.peak_memory_mb: float | None = None
         self.neutralised: list[str] = []
@@ -291,7 +293,15 @@ class StudentSession:
         payload, blobs = self._encode([list(args), dict(kwargs)])
         what = f"{handle._label}.{method}()" if method else f"{handle._label}()"
         return self.request(
-            {"op": "call", "ref": handle._id, "name": method, "payload": payload}, blobs, what
+            {
+                "op": "call",
+                "ref": handle._id,
+                "name": method,
+                "payload": payload,
+                "forbid": self.forbid,
+            },
+            blobs,
+            what,
         )
 
 
@@ -313,6 +323,9 @@ def _student_error(error: Any, what: str) -> StudentCodeError:
     tb = _text(error.get("traceback"), 4000)
     if kind == "missing":
         return MissingName(f"the notebook does not define {what}")
+    if kind == "forbidden":
+        api = message.removeprefix("ForbiddenAPIError: ")[:200]
+        return ForbiddenAPI(f"{what} uses {api}, which this question forbids", api)
     if kind == "encode":
         return BadValue(f"{what} returned something that cannot be graded: {message}")
     return StudentCodeError(f"{what} raised {message}", exc_type, tb)

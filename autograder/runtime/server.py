@@ -17,7 +17,7 @@ import sys
 import types
 from typing import Any
 
-from . import notebook_exec, wire
+from . import forbid, notebook_exec, wire
 
 
 class Runtime:
@@ -132,12 +132,16 @@ class Runtime:
         self._invoke(message, blob, act)
 
     def op_call(self, message: dict[str, Any], blob: bytes) -> None:
+        names = message.get("forbid") or []
+        blocked = forbid.Blocked([str(n) for n in names], self.namespace)
+
         def act(obj: Any, m: dict[str, Any], b: bytes) -> Any:
             args, kwargs = self.decode(m.get("payload"), m, b)
             target = obj if m.get("name") is None else getattr(obj, str(m["name"]))
-            return target(*args, **kwargs)
+            with blocked:
+                return target(*args, **kwargs)
 
-        self._invoke(message, blob, act)
+        self._invoke(message, blob, act, blocked)
 
     def op_define(self, message: dict[str, Any], blob: bytes) -> None:
         """Run instructor helper code (stand-in modules for tests) in a namespace of its own."""
@@ -158,7 +162,9 @@ class Runtime:
             self.handles.pop(hid, None)
         self.reply_value(None)
 
-    def _invoke(self, message: dict[str, Any], blob: bytes, act: Any) -> None:
+    def _invoke(
+        self, message: dict[str, Any], blob: bytes, act: Any, blocked: forbid.Blocked | None = None
+    ) -> None:
         try:
             obj = self._resolve({"id": message.get("ref")})
         except wire.WireError as exc:
@@ -169,13 +175,20 @@ class Runtime:
         except wire.WireError as exc:
             self.reply_error("protocol", exc)
             return
-        except BaseException as exc:
+        except BaseException as exc:  # student code may raise anything, SystemExit included
             _, tb = notebook_exec.format_exception(exc)
-            self.reply_error("raised", exc, tb)
+            if blocked is not None and blocked.used:
+                self.reply_error("forbidden", forbid.ForbiddenAPIError(blocked.used[0]), tb)
+            else:
+                self.reply_error("raised", exc, tb)
             return
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
+        if blocked is not None and blocked.used:
+            # Used, and the error caught by the student's code: still a use.
+            self.reply_error("forbidden", forbid.ForbiddenAPIError(blocked.used[0]))
+            return
         self.reply_value(result)
 
 
