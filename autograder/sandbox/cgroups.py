@@ -156,6 +156,34 @@ def _create_v1(name: str, memory_bytes: int, max_pids: int) -> ControlGroup | No
     return cg
 
 
+def remove_stale(min_age_s: float = 120.0) -> int:
+    """Remove empty sandbox groups left by a grader that was killed (kill -9).
+
+    Only groups older than `min_age_s`: a fresh one may be waiting for its process.
+    """
+    removed = 0
+    parents = []
+    own = _own_path(None)
+    if own is not None and (ROOT / "cgroup.controllers").exists():
+        parents.append(ROOT / own.lstrip("/"))
+    for controller in ("memory", "pids"):
+        own_v1 = _own_path(controller)
+        if own_v1 is not None and (ROOT / controller).is_dir():
+            parents.append(ROOT / controller / own_v1.lstrip("/"))
+    now = time.time()
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            for group in parent.glob("autograder-*"):
+                with contextlib.suppress(OSError):
+                    if now - group.stat().st_ctime < min_age_s:
+                        continue
+                    if (group / "cgroup.procs").read_text().strip():
+                        continue
+                    group.rmdir()
+                    removed += 1
+    return removed
+
+
 def create(memory_mb: int, max_pids: int) -> ControlGroup | None:
     """A fresh group with the given caps, or None where cgroups cannot be used."""
     name = f"autograder-{uuid.uuid4().hex[:12]}"

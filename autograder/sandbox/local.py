@@ -187,6 +187,7 @@ class LocalSandbox:
     def __init__(self, mask: tuple[Path, ...] = ()) -> None:
         # Paths that must stay invisible even if they lie inside a mounted folder.
         self.mask = tuple(p.resolve() for p in mask)
+        cgroups.remove_stale()
 
     def missing(self) -> list[str]:
         """What this machine cannot enforce, as advice for the instructor."""
