@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +25,14 @@ from autograder.course import Course
 from autograder.errors import AutograderError, ExitCode
 from autograder.export import FORMATS
 from autograder.gradebook import Gradebook
+from autograder.mutation import (
+    DEFAULT_JOBS,
+    DEFAULT_MAX_PER_FUNCTION,
+    DEFAULT_THRESHOLD,
+    MutationOptions,
+    MutationReport,
+)
+from autograder.mutation import Progress as MutationProgress
 from autograder.report import write_reports
 from autograder.results import Outcome, Status, SubmissionResult, format_points
 
@@ -53,25 +64,161 @@ def init(directory: Annotated[Path, typer.Argument(help="Folder for the new cour
     out.print(f"Created course in {created}. Next: `autograder publish hello --course {created}`")
 
 
+JobsOpt = Annotated[int, typer.Option(min=1, help="Notebooks graded in parallel.")]
+
+
 @app.command()
 def publish(
     assignment: str,
     course: CourseOpt = Path("."),
     sandbox: Annotated[str, typer.Option(help="auto, local or docker.")] = "auto",
+    mutants: Annotated[
+        bool, typer.Option(help="Run mutation testing (--no-mutants: quick iteration).")
+    ] = True,
+    jobs: JobsOpt = DEFAULT_JOBS,
 ) -> None:
-    """Validate ASSIGNMENT (reference = full marks, template = zero) and write the release."""
+    """Validate ASSIGNMENT (reference = full marks, template = zero, hidden tests catch
+    mutants of the reference) and write the release."""
     c = _course(course)
     _warn_isolation(sandbox, c)
-    with out.status(f"validating {assignment}: grading the reference and the template..."):
+    options = _mutation_options(sandbox, c, jobs) if mutants else None
+    with _validation_progress(assignment) as progress:
         validation, folder = publish_verb.publish(
-            c, assignment, grade_verb.make_sandbox(sandbox, c)
+            c, assignment, grade_verb.make_sandbox(sandbox, c), options, progress
         )
+    _print_reference_and_template(validation)
+    if validation.mutation is not None:
+        out.print(_mutation_table(validation.mutation))
+    out.print(f"[green]Published[/] {assignment} to {folder}")
+
+
+# --------------------------------------------------------------------------- validate
+@app.command()
+def validate(
+    assignment: str,
+    course: CourseOpt = Path("."),
+    jobs: JobsOpt = DEFAULT_JOBS,
+    sandbox: Annotated[
+        str, typer.Option(help="Where the notebooks run: local (default), docker or auto.")
+    ] = "local",
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of mutants each question must catch.")
+    ] = DEFAULT_THRESHOLD,
+    max_per_function: Annotated[
+        int, typer.Option(min=0, help="Mutants graded per function (0: all of them).")
+    ] = DEFAULT_MAX_PER_FUNCTION,
+) -> None:
+    """Check ASSIGNMENT: reference = full marks, template = zero, and mutation testing
+    (mutants of the reference graded; each question's hidden tests must catch enough)."""
+    c = _course(course)
+    _warn_isolation(sandbox, c)
+    options = _mutation_options(sandbox, c, jobs, threshold, max_per_function)
+    with _validation_progress(assignment) as progress:
+        validation = publish_verb.validate_with_mutants(
+            c.assignment(assignment), grade_verb.make_sandbox(sandbox, c), options, progress
+        )
+    _print_reference_and_template(validation)
+    report = validation.mutation
+    others = [p for p in validation.problems if report is None or p not in report.problems]
+    for problem in others:
+        out.print(f"[red]problem:[/] {escape(problem)}")
+    if report is None:
+        out.print("[yellow]mutation testing skipped: fix the problems above first[/]")
+    else:
+        _print_mutation(report, jobs)
+    if validation.problems:
+        raise typer.Exit(ExitCode.SUBMISSIONS_FAILED)
+
+
+def _mutation_options(
+    sandbox: str,
+    course: Course,
+    jobs: int,
+    threshold: float = DEFAULT_THRESHOLD,
+    max_per_function: int = DEFAULT_MAX_PER_FUNCTION,
+) -> MutationOptions:
+    # Workers build their own sandbox: a picklable factory, resolved once here.
+    factory = functools.partial(
+        grade_verb.make_sandbox, grade_verb.resolve_sandbox(sandbox), course
+    )
+    return MutationOptions(factory, jobs, threshold, max_per_function)
+
+
+@contextlib.contextmanager
+def _validation_progress(assignment: str) -> Iterator[MutationProgress]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task(f"{assignment}: grading the reference and the template", total=None)
+
+        def progress(done: int, total: int, what: str) -> None:
+            label = f"{assignment}: mutation testing ({escape(what[:60])})"
+            bar.update(task, completed=done, total=total, description=label)
+
+        yield progress
+
+
+def _print_reference_and_template(validation: publish_verb.Validation) -> None:
     ref, tpl = validation.reference, validation.template
     out.print(
         f"reference: {format_points(ref.score)}/{format_points(ref.max_score)} "
         f"(auto-graded questions at full marks); template: {format_points(tpl.score)}"
     )
-    out.print(f"[green]Published[/] {assignment} to {folder}")
+
+
+def _mutation_table(report: MutationReport) -> Table:
+    table = Table(
+        title=f"Mutation testing of {report.assignment}: "
+        f"each question must catch {report.threshold:.0%} of its mutants"
+    )
+    for col in ("question", "mutants", "caught", "excluded", "score", "result"):
+        table.add_column(col, justify="left" if col == "question" else "right")
+    for q in report.questions:
+        score = "n/a" if q.score is None else f"{q.score:.0%}"
+        result = "n/a" if q.score is None else "[green]PASS[/]" if q.passed else "[red]FAIL[/]"
+        table.add_row(q.question_id, str(q.mutants), str(q.caught), str(q.excluded), score, result)
+    return table
+
+
+def _print_mutation(report: MutationReport, jobs: int) -> None:
+    out.print(_mutation_table(report))
+    if report.survivors:
+        out.print("[bold]Survivors[/] (the hidden tests did not notice these changes):")
+    for r in report.survivors:
+        note = f"; {r.note}" if r.note != "full marks" else ""
+        out.print(
+            f"  {escape(r.mutant.id)}  ({', '.join(r.questions)}{escape(note)})",
+            highlight=False,
+            soft_wrap=True,
+        )
+        out.print(
+            f"      - {escape(r.mutant.before)}\n      + {escape(r.mutant.after)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if report.excluded:
+        out.print(f"Excluded as equivalent (assignments/{report.assignment}/mutants.toml):")
+    for r in report.excluded:
+        out.print(f"  {escape(r.mutant.id)}: {escape(r.note)}", highlight=False, soft_wrap=True)
+    for e in report.stale:
+        out.print(
+            f"[yellow]mutants.toml lists {escape(e.id)}, which is no mutant any more; remove it[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for unit in report.unowned:
+        out.print(f"[yellow]{escape(unit)}: no graded question depends on it; not mutated[/]")
+    for function, (kept, total) in report.derived.items():
+        if kept < total:
+            out.print(
+                f"{escape(function)}: {kept} of its {total} mutants graded "
+                "(--max-per-function 0 grades all)"
+            )
+    for note in report.notes:
+        out.print(f"[yellow]{escape(note)}[/]")
+    out.print(
+        f"{report.graded} notebooks graded (reference, knock-outs, mutants) "
+        f"in {report.wall_s:.0f} s with --jobs {jobs}."
+    )
 
 
 @app.command()
@@ -92,6 +239,9 @@ def grade(
     per_gpu: Annotated[int, typer.Option(min=1, help="Sandboxes sharing one GPU.")] = 1,
     timeout: Annotated[float | None, typer.Option(help="Seconds per notebook run.")] = None,
     regrade: Annotated[bool, typer.Option(help="Grade again even if unchanged.")] = False,
+    warm: Annotated[
+        bool, typer.Option(help="Fork local runtimes from a warm sandbox (same isolation).")
+    ] = True,
 ) -> None:
     """Grade every submission under PATHS into the course gradebook."""
     c = _course(course)
@@ -119,6 +269,7 @@ def grade(
             timeout=timeout,
             gpus=gpus,
             per_gpu=per_gpu,
+            warm=warm,
             progress=progress,
         )
     _print_summary(summary)

@@ -28,6 +28,8 @@ from autograder.sandbox import LocalSandbox
 from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.base import Sandbox
 from autograder.sandbox.docker import DockerSandbox
+from autograder.sandbox.local import bwrap_works
+from autograder.sandbox.warm import WarmSandbox
 from autograder.spec import AssignmentSpec
 from autograder.submissions import Submission, discover
 
@@ -65,12 +67,14 @@ def resolve_sandbox(name: str) -> str:
     return "docker" if docker_sandbox.image_exists(c, docker_sandbox.default_image()) else "local"
 
 
-def make_sandbox(name: str, course: Course) -> Sandbox:
+def make_sandbox(name: str, course: Course, warm: bool = True) -> Sandbox:
+    """The sandbox to grade with; `warm` forks local runtimes from a zygote (same isolation)."""
     name = resolve_sandbox(name)
     if name == "docker":
         return DockerSandbox()
     # Hide the course even where the interpreter lives inside it.
-    return LocalSandbox(mask=(course.root,))
+    local = LocalSandbox(mask=(course.root,))
+    return WarmSandbox(local) if warm and bwrap_works() else local
 
 
 def with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
@@ -91,6 +95,7 @@ class WorkerOptions:
     sandbox: str
     timeout: float | None = None
     per_gpu: int = 1
+    warm: bool = True
 
 
 def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
@@ -115,9 +120,8 @@ def _init_worker(course_root: str, name: str, options: WorkerOptions, slots: Any
         # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
         gpu = slots.get_nowait() if slots is not None else None
         fraction = 1 / options.per_gpu if gpu is not None and options.per_gpu > 1 else None
-        _worker = Grader.hidden(
-            assignment, make_sandbox(options.sandbox, course), gpu=gpu, gpu_memory_fraction=fraction
-        )
+        box = make_sandbox(options.sandbox, course, warm=options.warm)
+        _worker = Grader.hidden(assignment, box, gpu=gpu, gpu_memory_fraction=fraction)
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -183,6 +187,7 @@ def grade(
     timeout: float | None = None,
     gpus: str | None = None,
     per_gpu: int = 1,
+    warm: bool = True,
     progress: Progress | None = None,
 ) -> BatchSummary:
     """Grade every submission under `paths`; results are committed one by one."""
@@ -192,7 +197,7 @@ def grade(
     slots = gpu_slots(gpus, per_gpu)
     if slots and jobs > len(slots):
         jobs = len(slots)  # never more sandboxes on a GPU than --per-gpu allows
-    box = make_sandbox(sandbox, course)
+    box = make_sandbox(sandbox, course, warm=warm)
     summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
     summary.warnings = box.missing()
     started = time.monotonic()
@@ -225,7 +230,7 @@ def grade(
             if progress:
                 progress(done, summary.total, result)
 
-        options = WorkerOptions(sandbox, timeout, per_gpu)
+        options = WorkerOptions(sandbox, timeout, per_gpu, warm)
         _run_pool(course, assignment, options, slots, jobs, todo, commit)
     summary.wall_s = time.monotonic() - started
     return summary

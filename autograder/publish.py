@@ -2,8 +2,10 @@
 
 Validation grades the reference solution (must earn full marks on every auto-graded
 question, every hidden test mapped to a question) and the untouched template (must
-earn zero). The release holds the template and the public tests, never the reference,
-the hidden tests or the answer key.
+earn zero), then, unless told not to, runs mutation testing (`autograder.mutation`):
+the hidden tests must catch enough mutants of the reference, question by question.
+The release holds the template and the public tests, never the reference, the hidden
+tests or the answer key.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from autograder.course import RELEASE_SPEC, Assignment, Course
 from autograder.errors import PublishError
 from autograder.grader.reference import reference_file
 from autograder.grader.run import Grader
+from autograder.mutation import MutationOptions, MutationReport, run_mutants
+from autograder.mutation import Progress as MutationProgress
 from autograder.results import Outcome, SubmissionResult
 from autograder.sandbox.base import Sandbox
 from autograder.spec import QuestionKind
@@ -30,6 +34,7 @@ class Validation:
     reference: SubmissionResult
     template: SubmissionResult
     problems: list[str] = field(default_factory=list)
+    mutation: MutationReport | None = None  # None: mutation testing did not run
 
 
 def _as_notebook(path: Path, workdir: Path) -> Path:
@@ -86,6 +91,21 @@ def validate(assignment: Assignment, sandbox: Sandbox) -> Validation:
     return Validation(reference, template, problems)
 
 
+def validate_with_mutants(
+    assignment: Assignment,
+    sandbox: Sandbox,
+    mutants: MutationOptions | None,
+    progress: MutationProgress | None = None,
+) -> Validation:
+    """`validate`, then mutation testing (skipped with `mutants=None`, or when the reference
+    or the template already failed: mutants are judged against the reference's scores)."""
+    result = validate(assignment, sandbox)
+    if mutants is not None and not result.problems:
+        result.mutation = run_mutants(assignment, mutants, progress)
+        result.problems.extend(result.mutation.problems)
+    return result
+
+
 def write_release(course: Course, assignment: Assignment) -> Path:
     """Copy what students get into release/<name>/ and return that folder."""
     out = course.release_dir(assignment.name)
@@ -108,10 +128,17 @@ def write_release(course: Course, assignment: Assignment) -> Path:
     return out
 
 
-def publish(course: Course, name: str, sandbox: Sandbox) -> tuple[Validation, Path]:
-    """Validate `name`; write its release only when validation found no problem."""
+def publish(
+    course: Course,
+    name: str,
+    sandbox: Sandbox,
+    mutants: MutationOptions | None = None,
+    progress: MutationProgress | None = None,
+) -> tuple[Validation, Path]:
+    """Validate `name` (with mutation testing when `mutants` is given); write its release
+    only when validation found no problem."""
     assignment = course.assignment(name)
-    result = validate(assignment, sandbox)
+    result = validate_with_mutants(assignment, sandbox, mutants, progress)
     if result.problems:
         raise PublishError(f"{name} was not published:\n  - " + "\n  - ".join(result.problems))
     return result, write_release(course, assignment)

@@ -35,6 +35,7 @@ STATUS_LABELS = {
     Status.ERROR: "could not be graded",
     Status.TIMEOUT: "timed out",
     Status.MISSING: "no submission",
+    Status.PENDING: "waiting for manual grading",
 }
 OUTCOME_LABELS = {
     Outcome.PASSED: "passed",
@@ -42,6 +43,7 @@ OUTCOME_LABELS = {
     Outcome.ERROR: "could not run (a problem on our side, not in your code)",
     Outcome.TIMEOUT: "timed out",
     Outcome.SKIPPED: "skipped",
+    Outcome.FORBIDDEN: "used an API this question forbids",
 }
 
 _SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")

@@ -11,6 +11,7 @@ class Status(enum.StrEnum):
     ERROR = "error"  # could not be graded (not a notebook, bad id, sandbox failure)
     TIMEOUT = "timeout"  # the notebook did not finish within its time limit
     MISSING = "missing"  # on the roster, nothing submitted
+    PENDING = "pending"  # auto-graded; some question still waits for manual grading
 
 
 class Outcome(enum.StrEnum):
@@ -45,6 +46,7 @@ class QuestionResult:
     max_score: float
     feedback: str = ""
     answer: str | None = None  # the student's theory answer, as text
+    graded_by: str | None = None  # who set this score by hand (manual grading, override)
 
 
 @dataclass(frozen=True)
@@ -71,14 +73,38 @@ class SubmissionResult:
     sandbox: str = ""
     duration_s: float = 0.0
     peak_memory_mb: float | None = None
+    # The late policy: recorded apart from the scores, which stay the raw ones.
+    submitted_at: str | None = None  # ISO-8601 with offset; from the LMS, else the file's mtime
+    late_minutes: float = 0.0  # after the due time (0: on time); grace minutes included
+    penalty_percent: float = 0.0  # share of the raw score taken off (100: after the cutoff)
 
     @property
     def score(self) -> float:
+        """The raw score: the sum of the question scores, before any late penalty."""
         return sum(q.score or 0.0 for q in self.questions)
 
     @property
     def max_score(self) -> float:
         return sum(q.max_score for q in self.questions)
+
+    @property
+    def penalty_points(self) -> float:
+        return self.score * self.penalty_percent / 100
+
+    @property
+    def final_score(self) -> float:
+        """The raw score less the late penalty."""
+        return self.score - self.penalty_points
+
+
+def settled_status(status: Status, questions: list[QuestionResult]) -> Status:
+    """GRADED and PENDING follow the questions: PENDING while any score is still None.
+
+    ERROR, TIMEOUT and MISSING are kept: waiting for a human does not hide them.
+    """
+    if status not in (Status.GRADED, Status.PENDING):
+        return status
+    return Status.PENDING if any(q.score is None for q in questions) else Status.GRADED
 
 
 def format_points(value: float) -> str:

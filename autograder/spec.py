@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 import fnmatch
 import tomllib
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -43,6 +44,65 @@ class Limits(BaseModel):
     message_mb: int = Field(64, ge=1, description="largest value crossing the boundary")
     threads: int = Field(1, ge=1, description="torch/OpenMP threads in the sandbox")
     max_restarts: int = Field(3, ge=0, description="sandbox restarts after a crash or timeout")
+
+
+class Deadline(BaseModel):
+    """The late policy, under `[deadline]`; times are ISO datetimes with a UTC offset.
+
+    A submission up to `grace_minutes` after `due` is on time; later, each started day
+    (24 h after `due`) takes `percent_per_day` of the raw score off; after `cutoff` the
+    score is 0. Penalties are recorded apart from the raw scores.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    due: datetime
+    grace_minutes: float = Field(0.0, ge=0)
+    percent_per_day: float = Field(0.0, ge=0, le=100)
+    cutoff: datetime | None = Field(None, description="after this the score is 0")
+
+    @model_validator(mode="after")
+    def _check_times(self) -> Deadline:
+        for name in ("due", "cutoff"):
+            value = getattr(self, name)
+            if value is not None and value.utcoffset() is None:
+                raise ValueError(
+                    f"{name} needs a UTC offset, e.g. 2025-03-14T23:59:00+01:00 "
+                    "(a time without one means different moments on different machines)"
+                )
+        if self.cutoff is not None and self.cutoff < self.due:
+            raise ValueError("cutoff is before due; the cutoff must come after the due time")
+        return self
+
+    @property
+    def closes(self) -> datetime:
+        """When no submission can change any more: the cutoff, else the due time."""
+        return self.cutoff or self.due
+
+
+class Feedback(BaseModel):
+    """What student reports show, under `[feedback]`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    show_answers: Literal["never", "after_deadline", "always"] = Field(
+        "never",
+        description="show the answer key of theory questions in student reports: never, "
+        "always, or after_deadline (after the cutoff, else the due time)",
+    )
+
+
+class Lms(BaseModel):
+    """How the assignment is known to the LMS, under `[lms]` (used by the exports)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    canvas_assignment_id: int | None = Field(
+        None, description="Canvas's assignment id: the grade column becomes `Title (id)`"
+    )
+    moodle_grade_item: str = Field(
+        "", description="header of the grade column in the Moodle CSV (default: the title)"
+    )
 
 
 class Question(BaseModel):
@@ -119,6 +179,9 @@ class AssignmentSpec(BaseModel):
     questions: list[Question]
     limits: Limits = Field(default_factory=Limits)
     seed: int = 0
+    deadline: Deadline | None = None
+    feedback: Feedback = Field(default_factory=Feedback)
+    lms: Lms = Field(default_factory=Lms)
 
     @field_validator("questions")
     @classmethod
@@ -141,6 +204,11 @@ class AssignmentSpec(BaseModel):
             if q.id == qid:
                 return q
         raise KeyError(qid)
+
+    @property
+    def manual_questions(self) -> list[Question]:
+        """The questions a human grades (kind `text`)."""
+        return [q for q in self.questions if not q.auto]
 
     def question_for_test(self, test_name: str) -> Question | None:
         """The code question a hidden test counts towards, or None if unmapped."""

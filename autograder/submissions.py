@@ -1,21 +1,36 @@
 """Finding submissions in files, folders and zips, and who they belong to.
 
-Layouts: `<id>.ipynb`, `<id>/<anything>.ipynb`, and zips holding either. Anything that
-cannot be graded (a .py file, two notebooks in one folder, a symlink, a bad id) still
-becomes a Submission with an `error`, so the batch reports it instead of dropping it.
-Zips are unpacked by us, entry by entry, with size and count caps and no path escapes.
+Layouts: `<id>.ipynb`, `<id>/<anything>.ipynb`, zips holding either, and the LMS bulk
+downloads of Moodle and Canvas (see `lms.py`), whose students the roster identifies.
+Anything that cannot be graded (a .py file, two notebooks in one folder, a symlink, a bad
+id, an LMS entry no roster line matches) still becomes a Submission with an `error`, so
+the batch reports it instead of dropping it. Zips are unpacked by us, entry by entry,
+with size and count caps and no path escapes; each file keeps the zip's time for it.
+
+A submission's time (for the late policy) is the file's modification time: for files
+from a zip (an LMS download), the time the zip records for it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import stat
+import struct
+import time
 import zipfile
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
+from autograder import lms
 from autograder.errors import SubmissionError
+
+if TYPE_CHECKING:  # the roster is only passed through; it imports this module
+    from autograder.roster import Roster
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 IGNORED = {".DS_Store", "Thumbs.db", "__MACOSX", ".ipynb_checkpoints"}
@@ -30,6 +45,9 @@ class Submission:
     path: Path
     content_hash: str
     error: str | None = None  # set when the file cannot be graded at all
+    submitted_at: datetime | None = None  # the file's (or zip entry's) time, UTC
+    origin: str = ""  # how the LMS named it, e.g. "moodle participant 12 (Ann Lee)"
+    lms_late: bool = False  # the LMS marked it late (Canvas)
 
 
 def file_hash(path: Path) -> str:
@@ -56,7 +74,21 @@ def _entry(student_id: str, path: Path, error: str | None = None) -> Submission:
             "only); rename the file to <student id>.ipynb"
         )
         student_id = safe_id(student_id)
-    return Submission(student_id, path, file_hash(path) if path.is_file() else "none", error)
+    is_file = path.is_file() and not path.is_symlink()
+    return Submission(
+        student_id,
+        path,
+        file_hash(path) if path.is_file() else "none",
+        error,
+        submitted_at=_mtime(path) if is_file else None,
+    )
+
+
+def _mtime(path: Path) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return None
 
 
 def _is_ignored(path: Path) -> bool:
@@ -89,15 +121,18 @@ def _from_folder(folder: Path) -> Submission:
     )
 
 
-def _scan(path: Path, out: list[Submission], top: bool) -> None:
+def _scan(path: Path, out: list[Submission], top: bool, roster: Roster | None = None) -> None:
     mode = path.lstat().st_mode
     if stat.S_ISLNK(mode):
         out.append(_entry(path.stem, path, f"{path.name}: a symbolic link; not followed"))
     elif stat.S_ISDIR(mode):
         if top:
-            for child in sorted(path.iterdir()):
-                if not _is_ignored(child):
-                    _scan(child, out, top=False)
+            children = [c for c in sorted(path.iterdir()) if not _is_ignored(c)]
+            if _lms_layout(children) is not None:
+                out.extend(_from_lms(children, roster))
+                return
+            for child in children:
+                _scan(child, out, top=False)
         else:
             out.append(_from_folder(path))
     elif stat.S_ISREG(mode):
@@ -106,6 +141,102 @@ def _scan(path: Path, out: list[Submission], top: bool) -> None:
         out.append(_entry(path.stem, path, f"{path.name}: not a regular file; not read"))
 
 
+# --------------------------------------------------------------------------- LMS downloads
+def _lms_layout(children: list[Path]) -> str | None:
+    """MOODLE when an entry has Moodle's participant naming; CANVAS when every file has
+    Canvas's; None for the plain layouts."""
+    if any(lms.parse_moodle(c.name) for c in children):
+        return lms.MOODLE
+    files = [c for c in children if c.is_file()]
+    if files and len(files) == len(children) and all(lms.parse_canvas(c.name) for c in files):
+        return lms.CANVAS
+    return None
+
+
+def _from_lms(children: list[Path], roster: Roster | None) -> list[Submission]:
+    """One submission per student named in a Moodle or Canvas download."""
+    layout = _lms_layout(children)
+    parse = lms.parse_moodle if layout == lms.MOODLE else lms.parse_canvas
+    found: list[Submission] = []
+    groups: dict[tuple[str, str], list[tuple[lms.LmsName, Path]]] = defaultdict(list)
+    for child in children:
+        named = parse(child.name)
+        if named is None:
+            found.append(
+                _entry(
+                    child.stem,
+                    child,
+                    f"{child.name}: not named the way {layout} names submissions; "
+                    "grade it separately",
+                )
+            )
+        else:
+            groups[(named.number, named.name)].append((named, child))
+    for entries in groups.values():
+        found.append(_lms_student(entries, roster, layout or ""))
+    return found
+
+
+def _lms_student(
+    entries: list[tuple[lms.LmsName, Path]], roster: Roster | None, layout: str
+) -> Submission:
+    named = entries[0][0]
+    notebooks = sorted(
+        {nb for _, path in entries for nb in _notebooks_under(path)}, key=lambda p: p.as_posix()
+    )
+    origin = named.describe()
+    late = any(n.late for n, _ in entries)
+    fallback_id = safe_id(f"{layout}-{named.number}")
+    if roster is None:
+        student_id, problem = (
+            fallback_id,
+            (
+                f"{origin}: a {layout} download names students by {layout}'s numbers; "
+                "pass --roster ROSTER.csv (columns id, name, email, team; lms_id helps) to map "
+                "them to student ids"
+            ),
+        )
+    else:
+        student, why = roster.match(named.number, named.name)
+        student_id = student.id if student else fallback_id
+        problem = None if student else f"{origin}: {why}"
+    where = entries[0][1]
+    if problem is None and len(notebooks) != 1:
+        listed = ", ".join(p.name for p in notebooks[:5])
+        problem = (
+            f"{origin}: no .ipynb notebook in the download"
+            if not notebooks
+            else f"{origin}: {len(notebooks)} notebooks ({listed}); keep only the one to grade"
+        )
+    if problem is None:
+        where = notebooks[0]
+    sub = _entry(student_id, where, problem)
+    return Submission(
+        sub.student_id,
+        sub.path,
+        sub.content_hash,
+        sub.error,
+        submitted_at=sub.submitted_at,
+        origin=origin,
+        lms_late=late,
+    )
+
+
+def _notebooks_under(path: Path) -> list[Path]:
+    if path.is_symlink():
+        return []
+    if path.is_file():
+        return [path] if path.suffix.lower() == ".ipynb" else []
+    return [
+        p
+        for p in path.rglob("*.ipynb")
+        if not any(part in IGNORED for part in p.relative_to(path).parts)
+        and not p.is_symlink()
+        and p.is_file()
+    ]
+
+
+# --------------------------------------------------------------------------- zips
 def unpack_zip(archive: Path, dest: Path) -> Path:
     """Extract a zip safely into `dest/<zip stem>`; refuses traversal, links and bombs."""
     target = dest / archive.stem
@@ -140,13 +271,35 @@ def unpack_zip(archive: Path, dest: Path) -> Path:
                                 f"{archive.name}: {info.filename} is larger than its header says"
                             )
                         dst.write(chunk)
+                stamp = _entry_time(info)
+                os.utime(out, (stamp, stamp))
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise SubmissionError(f"{archive.name}: not a readable zip ({exc})") from None
     return target
 
 
-def discover(paths: list[Path], unpack_dir: Path) -> list[Submission]:
-    """All submissions under `paths`, one per student id, in id order."""
+def _entry_time(info: zipfile.ZipInfo) -> float:
+    """The time a zip records for an entry: the UTC "extended timestamp" when present,
+    else the DOS date and time, read as local time (as `unzip` does)."""
+    extra = info.extra
+    while len(extra) >= 4:
+        tag, size = struct.unpack("<HH", extra[:4])
+        body = extra[4 : 4 + size]
+        if tag == 0x5455 and len(body) >= 5 and body[0] & 1:
+            return float(struct.unpack("<i", body[1:5])[0])
+        extra = extra[4 + size :]
+    try:
+        return time.mktime((*info.date_time, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return time.time()
+
+
+def discover(paths: list[Path], unpack_dir: Path, roster: Roster | None = None) -> list[Submission]:
+    """All submissions under `paths`, one per student id, in id order.
+
+    `roster` identifies the students of LMS downloads (Moodle, Canvas); without one their
+    entries become errors that say to pass it.
+    """
     found: list[Submission] = []
     for path in paths:
         if not path.exists() and not path.is_symlink():
@@ -157,9 +310,9 @@ def discover(paths: list[Path], unpack_dir: Path) -> list[Submission]:
             except SubmissionError as exc:
                 found.append(_entry(path.stem, path, str(exc)))
                 continue
-            _scan(folder, found, top=True)
+            _scan(_single_folder(folder), found, top=True, roster=roster)
         else:
-            _scan(path, found, top=True)
+            _scan(path, found, top=True, roster=roster)
     seen: dict[str, Submission] = {}
     for sub in found:
         if sub.student_id in seen:
@@ -170,7 +323,19 @@ def discover(paths: list[Path], unpack_dir: Path) -> list[Submission]:
                 sub.content_hash,
                 f"{sub.path}: a second submission for {sub.student_id} (first: {first.path}); "
                 "keep one",
+                submitted_at=sub.submitted_at,
+                origin=sub.origin,
             )
         else:
             seen[sub.student_id] = sub
     return sorted(found, key=lambda s: s.student_id)
+
+
+def _single_folder(folder: Path) -> Path:
+    """An LMS download zipped inside one top folder: that folder; else `folder` itself."""
+    children = [c for c in folder.iterdir() if not _is_ignored(c)]
+    if len(children) == 1 and children[0].is_dir() and not children[0].is_symlink():
+        inner = [c for c in children[0].iterdir() if not _is_ignored(c)]
+        if _lms_layout(inner) is not None:
+            return children[0]
+    return folder

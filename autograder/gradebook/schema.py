@@ -13,7 +13,7 @@ from pathlib import Path
 
 from autograder.errors import GradebookError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A writer waits this long for another writer (e.g. `report` reading while `grade` writes
 # never blocks in WAL mode; two writers do, briefly).
@@ -96,9 +96,95 @@ _V1 = (
     """,
 )
 
+# Version 2: the `pending` status (manual grading), the late policy's columns, who set a
+# score by hand, the audit trail of score changes, and the `forbidden` test outcome.
+# SQLite cannot change a CHECK constraint in place: `attempts` and `test_results` are
+# rebuilt the way SQLite's documentation describes (new table, copy, drop, rename), which
+# `_migrate` runs with foreign keys off so the drop does not cascade into the children.
+_V2 = (
+    """
+    CREATE TABLE attempts_v2 (
+        id              INTEGER PRIMARY KEY,
+        assignment      TEXT NOT NULL,
+        student_id      TEXT NOT NULL,
+        path            TEXT NOT NULL,
+        content_hash    TEXT NOT NULL,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('graded', 'error', 'timeout', 'missing', 'pending')),
+        message         TEXT NOT NULL DEFAULT '',
+        score           REAL NOT NULL,
+        max_score       REAL NOT NULL,
+        sandbox         TEXT NOT NULL DEFAULT '',
+        duration_s      REAL NOT NULL DEFAULT 0,
+        peak_memory_mb  REAL,
+        stdout          TEXT NOT NULL DEFAULT '',
+        stderr          TEXT NOT NULL DEFAULT '',
+        graded_at       TEXT NOT NULL,
+        current         INTEGER NOT NULL DEFAULT 1 CHECK (current IN (0, 1)),
+        submitted_at    TEXT,
+        late_minutes    REAL NOT NULL DEFAULT 0,
+        penalty_percent REAL NOT NULL DEFAULT 0
+                        CHECK (penalty_percent >= 0 AND penalty_percent <= 100)
+    )
+    """,
+    """
+    INSERT INTO attempts_v2 (id, assignment, student_id, path, content_hash, status, message,
+        score, max_score, sandbox, duration_s, peak_memory_mb, stdout, stderr, graded_at,
+        current)
+    SELECT id, assignment, student_id, path, content_hash, status, message, score, max_score,
+        sandbox, duration_s, peak_memory_mb, stdout, stderr, graded_at, current
+    FROM attempts
+    """,
+    "DROP TABLE attempts",
+    "ALTER TABLE attempts_v2 RENAME TO attempts",
+    """
+    CREATE UNIQUE INDEX attempts_one_current
+        ON attempts (assignment, student_id) WHERE current = 1
+    """,
+    "CREATE INDEX attempts_by_student ON attempts (assignment, student_id, id)",
+    """
+    CREATE TABLE test_results_v2 (
+        attempt_id  INTEGER NOT NULL REFERENCES attempts (id) ON DELETE CASCADE,
+        position    INTEGER NOT NULL,
+        test_id     TEXT NOT NULL,
+        question_id TEXT,
+        outcome     TEXT NOT NULL CHECK (outcome IN
+                    ('passed', 'failed', 'error', 'timeout', 'skipped', 'forbidden')),
+        message     TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        weight      REAL NOT NULL DEFAULT 1,
+        duration_s  REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (attempt_id, position)
+    )
+    """,
+    "INSERT INTO test_results_v2 SELECT * FROM test_results",
+    "DROP TABLE test_results",
+    "ALTER TABLE test_results_v2 RENAME TO test_results",
+    # NULL: the score came from the autograder; else who set it (manual grade, override).
+    "ALTER TABLE question_scores ADD COLUMN graded_by TEXT",
+    # Every score a human set or a regrade changed: who, when, why, old and new score.
+    # question_id NULL: the change concerns the whole submission.
+    """
+    CREATE TABLE score_changes (
+        id          INTEGER PRIMARY KEY,
+        assignment  TEXT NOT NULL,
+        student_id  TEXT NOT NULL,
+        attempt_id  INTEGER NOT NULL REFERENCES attempts (id) ON DELETE CASCADE,
+        question_id TEXT,
+        kind        TEXT NOT NULL CHECK (kind IN ('manual', 'override', 'regrade', 'carried')),
+        old_score   REAL,
+        new_score   REAL,
+        grader      TEXT NOT NULL,
+        reason      TEXT NOT NULL DEFAULT '',
+        changed_at  TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX score_changes_by_student ON score_changes (assignment, student_id, id)",
+)
+
 # MIGRATIONS[v] turns a version v-1 gradebook into version v (0 = empty file).
 # Add a tuple here, never edit an old one: gradebooks in the field were built by them.
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1}
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -171,6 +257,10 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     _refuse_newer(version, path)
     if version == SCHEMA_VERSION:
         return
+    # Rebuilding a table drops the old one; with foreign keys on, that drop would delete
+    # every child row. The pragma only works outside a transaction; the check below
+    # proves the rebuilt tables still fit together before anything is committed.
+    conn.execute("PRAGMA foreign_keys = OFF")
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Another process may have migrated while we waited for the write lock.
@@ -184,6 +274,12 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target]:
                 conn.execute(statement)
+        if broken := conn.execute("PRAGMA foreign_key_check").fetchall():
+            raise GradebookError(
+                f"gradebook {path}: migrating to schema version {SCHEMA_VERSION} left "
+                f"{len(broken)} row(s) without their attempt; nothing was changed; "
+                "restore the file from a backup and report a bug"
+            )
         _write_meta(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
@@ -191,6 +287,8 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
 
 
 def _refuse_newer(version: int, path: Path) -> None:

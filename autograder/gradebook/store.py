@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 
 from autograder.errors import GradebookError
+from autograder.gradebook import changes as changes_module
+from autograder.gradebook.changes import AUTOGRADER, ChangeKind, ScoreChange, SetScore
 from autograder.gradebook.schema import BUSY_TIMEOUT_S, connect, corrupt_error
 from autograder.results import (
     CellRecord,
@@ -102,11 +104,21 @@ class Gradebook:
     def record(self, assignment: str, result: SubmissionResult, max_score: float) -> int:
         """Store one grading attempt and make it the student's current one; returns its id.
 
-        One transaction: the attempt, its question, test and cell rows, and the demotion
-        of the previous current attempt are written together or not at all.
+        One transaction: the attempt, its question, test and cell rows, the demotion of
+        the previous current attempt and the audit rows are written together or not at all.
+        Scores a person set on the previous attempt are carried over where what they
+        judged is unchanged (see `changes.py`); they are written into `result` as well, so
+        the caller sees what was stored. Score changes against the previous attempt go to
+        the audit trail.
         """
         doing = f"recording {result.student_id!r} for {assignment!r}"
         with self._sqlite_errors(doing), self._transaction("IMMEDIATE") as conn:
+            previous, old_questions = changes_module.previous_attempt(
+                conn, assignment, result.student_id
+            )
+            carried = (
+                changes_module.carry_forward(previous, old_questions, result) if previous else []
+            )
             conn.execute(
                 "UPDATE attempts SET current = 0"
                 " WHERE assignment = ? AND student_id = ? AND current = 1",
@@ -116,7 +128,88 @@ class Gradebook:
             _insert_questions(conn, attempt_id, result.questions)
             _insert_tests(conn, attempt_id, result.tests)
             _insert_cells(conn, attempt_id, result.cells)
+            if previous is not None:
+                self._audit_regrade(
+                    conn, assignment, attempt_id, previous, old_questions, result, carried
+                )
         return attempt_id
+
+    def _audit_regrade(
+        self,
+        conn: sqlite3.Connection,
+        assignment: str,
+        attempt_id: int,
+        previous: sqlite3.Row,
+        old_questions: list[sqlite3.Row],
+        result: SubmissionResult,
+        carried: list[tuple[str, float | None, float | None, str, str]],
+    ) -> None:
+        now = _utc_now()
+        changed = (
+            "same notebook"
+            if previous["content_hash"] == result.content_hash
+            else ("new submission")
+        )
+        carried_ids = {qid for qid, *_ in carried}
+        for qid, old, new in changes_module.regrade_changes(old_questions, result):
+            if qid not in carried_ids:
+                changes_module.insert_change(
+                    conn,
+                    assignment,
+                    ScoreChange(
+                        attempt_id,
+                        result.student_id,
+                        qid,
+                        ChangeKind.REGRADE,
+                        old,
+                        new,
+                        AUTOGRADER,
+                        f"regraded ({changed})",
+                        now,
+                    ),
+                )
+        for qid, old, new, grader, why in carried:
+            changes_module.insert_change(
+                conn,
+                assignment,
+                ScoreChange(
+                    attempt_id,
+                    result.student_id,
+                    qid,
+                    ChangeKind.CARRIED,
+                    old,
+                    new,
+                    grader,
+                    f"kept on regrade: {why}",
+                    now,
+                ),
+            )
+
+    def set_scores(
+        self,
+        assignment: str,
+        requests: Sequence[SetScore],
+        *,
+        kind: ChangeKind,
+        grader: str,
+        reason: str,
+    ) -> list[ScoreChange]:
+        """Set question scores on current attempts by hand, all or none; returns the changes.
+
+        Each change is audited; an attempt whose last manual question gets its score turns
+        from `pending` to `graded`. Raises `ScoresRefused` (nothing written) when a request
+        does not fit: see `changes.apply_scores`.
+        """
+        doing = f"setting {len(requests)} score(s) in {assignment!r}"
+        with self._sqlite_errors(doing), self._transaction("IMMEDIATE") as conn:
+            return changes_module.apply_scores(
+                conn, assignment, requests, kind, grader, reason, _utc_now()
+            )
+
+    def score_changes(self, assignment: str, student_id: str) -> list[ScoreChange]:
+        """The audit trail of one student on `assignment`, oldest first."""
+        with self._sqlite_errors(f"reading the score changes of {student_id!r}"):
+            return changes_module.read_changes(self._conn, assignment, student_id)
 
     def current(self, assignment: str) -> list[StoredResult]:
         """The current attempt of every student graded on `assignment`, sorted by student id."""
@@ -203,7 +296,8 @@ def _insert_attempt(
     cursor = conn.execute(
         "INSERT INTO attempts (assignment, student_id, path, content_hash, status, message,"
         " score, max_score, sandbox, duration_s, peak_memory_mb, stdout, stderr, graded_at,"
-        " current) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        " current, submitted_at, late_minutes, penalty_percent)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
         (
             assignment,
             result.student_id,
@@ -219,6 +313,9 @@ def _insert_attempt(
             result.stdout,
             result.stderr,
             _utc_now(),
+            result.submitted_at,
+            result.late_minutes,
+            result.penalty_percent,
         ),
     )
     assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
@@ -230,9 +327,19 @@ def _insert_questions(
 ) -> None:
     conn.executemany(
         "INSERT INTO question_scores (attempt_id, position, question_id, kind, score,"
-        " max_score, feedback, answer) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " max_score, feedback, answer, graded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (attempt_id, i, q.question_id, q.kind, q.score, q.max_score, q.feedback, q.answer)
+            (
+                attempt_id,
+                i,
+                q.question_id,
+                q.kind,
+                q.score,
+                q.max_score,
+                q.feedback,
+                q.answer,
+                q.graded_by,
+            )
             for i, q in enumerate(questions)
         ],
     )
@@ -290,6 +397,9 @@ def _stored(row: sqlite3.Row, children: dict[str, dict[int, list[sqlite3.Row]]])
         sandbox=row["sandbox"],
         duration_s=row["duration_s"],
         peak_memory_mb=row["peak_memory_mb"],
+        submitted_at=row["submitted_at"],
+        late_minutes=row["late_minutes"],
+        penalty_percent=row["penalty_percent"],
     )
     return StoredResult(
         result=result,
@@ -308,6 +418,7 @@ def _question(row: sqlite3.Row) -> QuestionResult:
         max_score=row["max_score"],
         feedback=row["feedback"],
         answer=row["answer"],
+        graded_by=row["graded_by"],
     )
 
 

@@ -21,7 +21,7 @@ RUNTIME_MOUNT = Path("/opt/autograder")
 RUNTIME_PACKAGE = "autograder_runtime"
 BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "import importlib; importlib.import_module(sys.argv[2] + '.server').main(sys.argv[3:])"
+    "import importlib; importlib.import_module(sys.argv[2] + '.entry').main(sys.argv[3:])"
 )
 
 

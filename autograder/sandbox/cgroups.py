@@ -59,8 +59,12 @@ class ControlGroup:
 
     def out_of_memory(self) -> bool:
         """Whether the kernel killed something here for lack of memory."""
+        return self.oom_kills() > 0
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed here for lack of memory, so far."""
         if self.memory is None:
-            return False
+            return 0
         with contextlib.suppress(OSError, ValueError):
             # v2 counts kills in memory.events, v1 in memory.oom_control (kernel >= 4.13);
             # v1's failcnt only counts hits of the limit (and stays 0 on some kernels).
@@ -68,10 +72,17 @@ class ControlGroup:
             for line in (self.memory / events).read_text().splitlines():
                 key, _, value = line.partition(" ")
                 if key == "oom_kill":
-                    return int(value) > 0
+                    return int(value)
             if self.version == 1:  # older kernels: no kill count
-                return int((self.memory / "memory.failcnt").read_text()) > 0
-        return False
+                return int((self.memory / "memory.failcnt").read_text())
+        return 0
+
+    def reset_peak(self) -> None:
+        """Start a new peak-memory measurement (one per submission in a warm sandbox)."""
+        if self.memory is not None:
+            for name in ("memory.max_usage_in_bytes", "memory.peak"):
+                with contextlib.suppress(OSError):
+                    (self.memory / name).write_text("0")
 
     def remove(self) -> None:
         self.kill_all()

@@ -220,7 +220,8 @@ class LocalSandbox:
         parts.append("cgroup memory+pids caps" if cgroups_work() else "rlimits only (no cgroups)")
         return ", ".join(parts)
 
-    def start(self, config: LaunchConfig) -> LocalProcess:
+    def start(self, config: LaunchConfig, mode: str = "single") -> LocalProcess:
+        """Start a runtime; `mode="zygote"` starts the warm runtime of `warm.WarmSandbox`."""
         parent_sock, child_sock = socket.socketpair()
         group = cgroups.create(config.memory_mb, config.max_processes) if cgroups_work() else None
         scratch = None
@@ -251,6 +252,7 @@ class LocalSandbox:
             *inner,
             str(child_sock.fileno()),
             str(config.message_bytes),
+            mode,
         ]
         env = runtime_env(config, home="/tmp" if isolated else str(scratch / "home"))
         try:

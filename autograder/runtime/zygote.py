@@ -1,0 +1,198 @@
+"""The warm runtime: imports torch once, then forks one fresh runtime per submission.
+
+It runs inside the sandbox (same isolation as a single runtime) and never runs student
+code itself. Per submission it forks a child that becomes an ordinary runtime, with its
+own socket and output pipes handed to the grader (SCM_RIGHTS). When the grader is done
+with a submission, `reap` kills every process in the sandbox but this one (daemons
+included: they are all in this pid namespace), removes System V IPC objects and wipes
+the scratch folders, so nothing of one student reaches the next. The zygote makes itself
+non-dumpable so student code running as the same user cannot ptrace or read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import server, wire
+
+SCRATCH = ("/tmp", "/dev/shm")
+PR_SET_DUMPABLE = 4
+
+
+def _not_dumpable() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _ancestors() -> set[int]:
+    keep = {os.getpid()}
+    pid = os.getpid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        keep.add(pid)
+    return keep
+
+
+def _others() -> list[int]:
+    keep = _ancestors()
+    return [
+        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and int(p.name) not in keep
+    ]
+
+
+def _kill_all_others(timeout: float = 5.0) -> int:
+    killed = 0
+    deadline = time.monotonic() + timeout
+    while (pids := _others()) and time.monotonic() < deadline:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        _reap_children()
+        time.sleep(0.002)
+    return killed
+
+
+def _reap_children() -> dict[int, int]:
+    statuses = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return statuses
+        if pid == 0:
+            return statuses
+        statuses[pid] = status
+
+
+def _scratch_entries() -> set[Path]:
+    """What the sandbox put in the scratch folders before any student ran (mounts: the
+    interpreter below /tmp, ./data): never touched by the wipe."""
+    return {
+        entry for folder in SCRATCH if Path(folder).is_dir() for entry in Path(folder).iterdir()
+    }
+
+
+def _wipe_scratch(keep: set[Path]) -> None:
+    for folder in SCRATCH:
+        root = Path(folder)
+        if not root.is_dir():
+            continue
+        for entry in root.iterdir():
+            if entry in keep or os.path.ismount(entry):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+
+
+def _remove_ipc() -> None:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(["ipcrm", "--all"], capture_output=True, timeout=5, check=False)
+
+
+class Zygote:
+    def __init__(self, control: socket.socket, limit: int) -> None:
+        self.control = control
+        self.limit = limit
+        self.exits: dict[int, int] = {}
+        self.keep = _scratch_entries()
+
+    def send(self, message: dict[str, Any]) -> None:
+        wire.send_frame(self.control, wire.pack(message, []), [], self.limit)
+
+    def serve(self) -> None:
+        self.send({"event": "ready", "pid": os.getpid(), "zygote": True})
+        while True:
+            try:
+                message, _ = wire.recv_frame(self.control, self.limit)
+            except wire.PeerClosed:
+                return
+            op = message.get("op")
+            if op == "spawn":
+                self.spawn()
+            elif op == "reap":
+                self.exits.update(_reap_children())
+                killed = _kill_all_others()
+                self.exits.update(_reap_children())
+                _remove_ipc()
+                _wipe_scratch(self.keep)
+                self.send({"ok": True, "value": killed})
+            elif op == "status":
+                self.send({"ok": True, "value": self.status(message.get("pid"))})
+            else:
+                self.send({"ok": False, "error": {"kind": "protocol", "message": f"bad op {op!r}"}})
+
+    def status(self, pid: Any) -> Any:
+        if type(pid) is not int:
+            return None
+        deadline = time.monotonic() + 1.0
+        while pid not in self.exits and time.monotonic() < deadline:
+            self.exits.update(_reap_children())
+            time.sleep(0.01)
+        return self.exits.get(pid)
+
+    def spawn(self) -> None:
+        parent_end, child_end = socket.socketpair()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: an ordinary runtime for one submission
+            try:
+                self.control.close()
+                parent_end.close()
+                os.close(out_r)
+                os.close(err_r)
+                os.dup2(out_w, 1)
+                os.dup2(err_w, 2)
+                os.close(out_w)
+                os.close(err_w)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                server.Runtime(child_end, self.limit).serve()
+            finally:
+                os._exit(0)
+        child_end.close()
+        os.close(out_w)
+        os.close(err_w)
+        self.send({"ok": True, "value": pid})
+        socket.send_fds(self.control, [b"\0"], [parent_end.fileno(), out_r, err_r])
+        parent_end.close()
+        os.close(out_r)
+        os.close(err_r)
+
+
+def _in_own_pid_namespace() -> bool:
+    """True under bubblewrap: pid 1 is its init, not the host's."""
+    try:
+        return Path("/proc/1/comm").read_text().strip() == "bwrap"
+    except OSError:
+        return False
+
+
+def main(control: socket.socket, limit: int) -> None:
+    if not _in_own_pid_namespace():
+        # `reap` kills every process it can see: never outside a sandbox's pid namespace.
+        wire.send_frame(control, wire.pack({"event": "refused"}, []), [], limit)
+        return
+    server.preload()
+    _not_dumpable()
+    Zygote(control, limit).serve()

@@ -1,0 +1,192 @@
+"""The warm local sandbox: one isolated zygote per worker, a fresh fork per submission.
+
+Starting an interpreter and importing torch costs about a second per submission. Here a
+local sandbox is started once in zygote mode (see runtime/zygote.py): inside the same
+isolation, it imports torch and forks a child runtime per submission. Between two
+submissions every process in the sandbox but the zygote is killed, System V IPC objects
+are removed and the scratch folders wiped, so the trust boundary is the same as with a
+fresh sandbox: student code never runs in the zygote, and nothing of one student reaches
+the next. If the zygote misbehaves (dies, hangs, fails to reap), the whole sandbox is
+killed and a new one started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from autograder.runtime import wire
+from autograder.sandbox.base import CappedOutput, LaunchConfig
+from autograder.sandbox.local import LocalProcess, LocalSandbox, bwrap_works
+
+CONTROL_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 120.0
+
+
+@dataclass
+class _Zygote:
+    process: LocalProcess
+    config: LaunchConfig
+
+    def alive(self) -> bool:
+        return self.process.alive()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def request(self, message: dict[str, Any]) -> Any:
+        limit = self.config.message_bytes
+        wire.send_frame(self.process.sock, wire.pack(message, []), [], limit)
+        reply, _ = wire.recv_frame(self.process.sock, limit, time.monotonic() + CONTROL_TIMEOUT)
+        if reply.get("ok") is not True:
+            raise wire.WireError(f"the zygote refused {message.get('op')}: {reply.get('error')}")
+        return reply.get("value")
+
+    def spawn(self) -> tuple[int, socket.socket, int, int]:
+        pid = self.request({"op": "spawn"})
+        self.process.sock.settimeout(CONTROL_TIMEOUT)
+        _, fds, _, _ = socket.recv_fds(self.process.sock, 1, 3)
+        if type(pid) is not int or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            raise wire.WireError("the zygote did not hand over a runtime")
+        return pid, socket.socket(fileno=fds[0]), fds[1], fds[2]
+
+
+@dataclass
+class ForkedProcess:
+    """One submission's runtime, forked by the zygote."""
+
+    zygote: _Zygote
+    pid: int
+    sock: socket.socket
+    stdout: CappedOutput
+    stderr: CappedOutput
+    config: LaunchConfig
+    oom_before: int
+    sandbox: WarmSandbox
+    _killed: bool = field(default=False)
+    _status: Any = None
+
+    def alive(self) -> bool:
+        return not self._killed and self.zygote.alive()
+
+    def kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.sandbox.reap(self.zygote)
+
+    def output(self) -> tuple[str, str]:
+        wait = 2.0 if self._killed else 0.0
+        return self.stdout.text(wait), self.stderr.text(wait)
+
+    def _exit_status(self) -> Any:
+        if self._status is not None or self._killed or not self.zygote.alive():
+            return self._status
+        try:
+            return self.zygote.request({"op": "status", "pid": self.pid})
+        except (wire.WireError, OSError):
+            return None
+
+    def exit_reason(self) -> str:
+        group = self.zygote.process.group
+        if group is not None and group.oom_kills() > self.oom_before:
+            return f"killed: out of memory (limit {self.config.memory_mb} MB)"
+        status = self._exit_status()
+        if type(status) is not int:
+            return "still running" if self.alive() else "the sandbox was restarted"
+        self._status = status
+        if os.WIFSIGNALED(status):
+            return f"killed by signal {signal.Signals(os.WTERMSIG(status)).name}"
+        return f"exited with status {os.WEXITSTATUS(status)}"
+
+    def peak_memory_mb(self) -> float | None:
+        group = self.zygote.process.group
+        return group.peak_memory_mb() if group is not None else None
+
+
+class WarmSandbox:
+    """A LocalSandbox whose runtimes are forked from a warm zygote (one per worker)."""
+
+    name = "local"
+
+    def __init__(self, base: LocalSandbox) -> None:
+        if not bwrap_works():
+            # Reaping kills every other process the zygote can see: only safe in its own
+            # pid namespace.
+            raise ValueError("the warm sandbox needs bubblewrap's pid namespace")
+        self.base = base
+        self._zygote: _Zygote | None = None
+
+    def missing(self) -> list[str]:
+        return self.base.missing()
+
+    def isolation(self) -> str:
+        return self.base.isolation() + ", warm pool (fork per submission)"
+
+    def start(self, config: LaunchConfig) -> ForkedProcess:
+        zygote = self._ready_zygote(config)
+        group = zygote.process.group
+        oom_before = group.oom_kills() if group is not None else 0
+        if group is not None:
+            group.reset_peak()
+        try:
+            pid, sock, out_fd, err_fd = zygote.spawn()
+        except (wire.WireError, OSError) as exc:
+            self.close()
+            raise OSError(f"the warm sandbox failed to fork a runtime: {exc}") from None
+        return ForkedProcess(
+            zygote=zygote,
+            pid=pid,
+            sock=sock,
+            stdout=CappedOutput(os.fdopen(out_fd, "rb"), config.output_bytes),
+            stderr=CappedOutput(os.fdopen(err_fd, "rb"), config.output_bytes),
+            config=config,
+            oom_before=oom_before,
+            sandbox=self,
+        )
+
+    def reap(self, zygote: _Zygote) -> None:
+        """Kill everything of the last submission; a zygote that cannot do it is replaced."""
+        try:
+            zygote.request({"op": "reap"})
+        except (wire.WireError, OSError):
+            zygote.kill()
+            if self._zygote is zygote:
+                self._zygote = None
+
+    def close(self) -> None:
+        if self._zygote is not None:
+            self._zygote.kill()
+            self._zygote = None
+
+    def _ready_zygote(self, config: LaunchConfig) -> _Zygote:
+        current = self._zygote
+        if current is not None and current.alive() and current.config == config:
+            return current
+        self.close()
+        process = self.base.start(config, mode="zygote")
+        try:
+            ready, _ = wire.recv_frame(
+                process.sock, config.message_bytes, time.monotonic() + STARTUP_TIMEOUT
+            )
+        except wire.WireError as exc:
+            reason = process.exit_reason()
+            _, err = process.output()
+            process.kill()
+            raise OSError(
+                f"the warm sandbox did not start ({exc}; {reason}): {err[-1500:]}"
+            ) from None
+        if ready.get("zygote") is not True:
+            process.kill()
+            raise OSError("the warm sandbox did not start in zygote mode")
+        self._zygote = _Zygote(process, config)
+        return self._zygote
