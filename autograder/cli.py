@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autograder import check as check_verb
+from autograder import export as export_verb
 from autograder import grade as grade_verb
 from autograder import image as image_verb
 from autograder import publish as publish_verb
@@ -35,6 +36,7 @@ from autograder.mutation import (
 from autograder.mutation import Progress as MutationProgress
 from autograder.report import write_reports
 from autograder.results import Outcome, Status, SubmissionResult, format_points
+from autograder.roster import find_roster
 
 app = typer.Typer(
     add_completion=False,
@@ -45,6 +47,15 @@ out = Console()
 err = Console(stderr=True)
 
 CourseOpt = Annotated[Path, typer.Option("--course", help="The course folder.", file_okay=False)]
+RosterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--roster",
+        dir_okay=False,
+        help="Roster CSV (id, name, email, team; lms_id, login, section optional). "
+        "Default: roster.csv in the course, if there is one.",
+    ),
+]
 
 
 def _course(path: Path) -> Course:
@@ -242,9 +253,14 @@ def grade(
     warm: Annotated[
         bool, typer.Option(help="Fork local runtimes from a warm sandbox (same isolation).")
     ] = True,
+    roster: RosterOpt = None,
 ) -> None:
-    """Grade every submission under PATHS into the course gradebook."""
+    """Grade every submission under PATHS into the course gradebook.
+
+    PATHS may be Moodle or Canvas submission downloads (zips); the roster maps their
+    students to student ids."""
     c = _course(course)
+    class_roster = find_roster(c.root, roster)
     _warn_isolation(sandbox, c)
     columns = (
         TextColumn("{task.description}"),
@@ -271,6 +287,7 @@ def grade(
             per_gpu=per_gpu,
             warm=warm,
             progress=progress,
+            roster=class_roster,
         )
     _print_summary(summary)
     if summary.count(Status.ERROR) or summary.count(Status.TIMEOUT):
@@ -323,19 +340,27 @@ def report(
 def export(
     assignment: str,
     course: CourseOpt = Path("."),
-    format: Annotated[str, typer.Option("--format", help="Export format: csv.")] = "csv",
-    out_file: Annotated[Path | None, typer.Option("--out", help="File to write.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help=f"Export format: {', '.join(FORMATS)}.")
+    ] = "csv",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="File to write (gradescope: a folder).")
+    ] = None,
+    roster: RosterOpt = None,
 ) -> None:
     """Export the current grades of ASSIGNMENT (default: exports/<assignment>.csv)."""
-    if format not in FORMATS:
-        raise AutograderError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
-    c = _course(course)
-    spec = c.assignment(assignment).spec
-    with Gradebook.open(c.gradebook) as book:
-        rows = book.current(assignment)
-    target = out_file or c.exports_dir() / f"{assignment}.{format}"
-    FORMATS[format](spec, rows, target)
-    out.print(f"Wrote {len(rows)} rows to {target}")
+    done = export_verb.export(_course(course), assignment, format, out_file, roster)
+    missing = f" ({done.missing} on the roster without a submission)" if done.missing else ""
+    out.print(f"Wrote {done.students} students to {done.target}{missing}")
+    if done.not_on_roster:
+        shown = ", ".join(done.not_on_roster[:10])
+        more = " ..." if len(done.not_on_roster) > 10 else ""
+        err.print(f"[yellow]graded but not on the roster:[/] {escape(shown)}{more}")
+    if done.pending:
+        err.print(
+            f"[yellow]{done.pending} submission(s) wait for manual grading; their scores leave "
+            f"out those questions (`autograder manual {assignment} export`)[/]"
+        )
 
 
 @app.command()

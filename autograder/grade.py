@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder import deadline
 from autograder.course import Assignment, Course
 from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.gradebook import Gradebook, batch_lock
 from autograder.grader.run import Grader, zero_scores
-from autograder.results import Status, SubmissionResult
+from autograder.results import Status, SubmissionResult, settled_status
+from autograder.roster import Roster
 from autograder.sandbox import LocalSandbox
 from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.base import Sandbox
@@ -189,8 +191,14 @@ def grade(
     per_gpu: int = 1,
     warm: bool = True,
     progress: Progress | None = None,
+    roster: Roster | None = None,
 ) -> BatchSummary:
-    """Grade every submission under `paths`; results are committed one by one."""
+    """Grade every submission under `paths`; results are committed one by one.
+
+    `roster` maps the students of LMS downloads (Moodle, Canvas zips) to student ids.
+    Each result gets its submission time and late penalty (the spec's `[deadline]`) and
+    the status `pending` while a question waits for manual grading.
+    """
     assignment = with_timeout(course.assignment(assignment_name), timeout)
     spec = assignment.spec
     sandbox = resolve_sandbox(sandbox)
@@ -206,7 +214,8 @@ def grade(
         Gradebook.open(course.gradebook) as book,
         tempfile.TemporaryDirectory(prefix="autograder-unpack-") as unpack,
     ):
-        submissions = discover(paths, Path(unpack))
+        submissions = discover(paths, Path(unpack), roster)
+        by_id = {sub.student_id: sub for sub in submissions}
         summary.total = len(submissions)
         todo: list[Submission] = []
         for sub in submissions:
@@ -214,6 +223,7 @@ def grade(
                 summary.skipped += 1
             elif sub.error is not None:
                 result = _unreadable(spec, sub, sandbox)
+                _settle(spec, sub, result)
                 book.record(spec.name, result, spec.max_score)
                 summary.results.append(result)
             else:
@@ -224,6 +234,7 @@ def grade(
 
         def commit(result: SubmissionResult) -> None:
             nonlocal done
+            _settle(spec, by_id.get(result.student_id), result)
             book.record(spec.name, result, spec.max_score)
             summary.results.append(result)
             done += 1
@@ -234,6 +245,15 @@ def grade(
         _run_pool(course, assignment, options, slots, jobs, todo, commit)
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _settle(spec: AssignmentSpec, sub: Submission | None, result: SubmissionResult) -> None:
+    """What the batch adds to a worker's result: submission time, lateness, final status."""
+    deadline.apply(result, spec.deadline, sub.submitted_at if sub else None)
+    if sub is not None and sub.lms_late and spec.deadline and not result.late_minutes:
+        note = "the LMS marks it late, but its file time is not: no penalty applied; check it"
+        result.message = f"{result.message}; {note}" if result.message else note
+    result.status = settled_status(result.status, result.questions)
 
 
 def _run_pool(

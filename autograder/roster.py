@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.errors import AutograderError
+from autograder.gradebook import StoredResult
+from autograder.results import Status, SubmissionResult
 from autograder.submissions import ID_PATTERN
 
 ROSTER_FILENAME = "roster.csv"  # the course's roster, used when --roster is not given
@@ -176,3 +178,27 @@ def find_roster(course_root: Path, given: Path | None) -> Roster | None:
         return load_roster(given)
     default = course_root / ROSTER_FILENAME
     return load_roster(default) if default.is_file() else None
+
+
+def with_missing(
+    rows: list[StoredResult], roster: Roster | None, max_score: float
+) -> list[StoredResult]:
+    """`rows` plus a `missing` row (score 0) for every roster student without one, by id.
+
+    Missing rows are not stored: a student may still submit. Their attempt number is 0.
+    """
+    if roster is None:
+        return rows
+    graded = {row.result.student_id for row in rows}
+    missing = [
+        StoredResult(
+            SubmissionResult(s.id, "", "", Status.MISSING, "nothing submitted"),
+            attempt_id=0,
+            attempt=0,
+            graded_at="",
+            max_score=max_score,
+        )
+        for s in roster.students
+        if s.id not in graded
+    ]
+    return sorted([*rows, *missing], key=lambda row: row.result.student_id)

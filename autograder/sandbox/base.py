@@ -9,6 +9,7 @@ Sandboxes know nothing of gradebooks, specs' questions or hidden tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -96,6 +97,9 @@ class CappedOutput:
                 self.dropped += max(0, len(chunk) - max(room, 0))
         except (OSError, ValueError):
             pass
+        finally:
+            with contextlib.suppress(OSError):
+                self._stream.close()  # at EOF: every writer is gone
 
     def text(self, wait: float = 0.0) -> str:
         if wait:

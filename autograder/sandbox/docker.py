@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -74,13 +75,18 @@ def image_exists(c: Any, image: str) -> bool:
 
 
 def remove_orphans(c: Any) -> int:
-    """Remove sandbox containers whose grading process on this host is gone."""
+    """Remove sandbox containers whose grading process on this host is gone.
+
+    Containers of other hosts sharing the engine (graders in CI job containers that mount
+    the host's socket, a remote DOCKER_HOST) are left alone: we cannot tell from here
+    whether their grader is alive, and removing a live one would fail its grading.
+    """
     removed = 0
     host = socket.gethostname()
     for container in c.containers.list(all=True, filters={"label": LABEL}):
         owner = container.labels.get(OWNER_LABEL, "")
         owner_host, _, pid = owner.partition(":")
-        if owner_host == host and pid.isdigit() and _pid_alive(int(pid)):
+        if owner_host != host or (pid.isdigit() and _pid_alive(int(pid))):
             continue
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
@@ -179,11 +185,14 @@ class DockerProcess:
             state = (getattr(self, "_state", None) or self.container.attrs).get("State", {})
         if state.get("OOMKilled"):
             return f"killed: out of memory (limit {self.config.memory_mb} MB)"
+        if state.get("Running") and self._removed:
+            return "killed by signal SIGKILL"  # by kill(), which removed it running
         code = self._exit.get("StatusCode", state.get("ExitCode"))
         if code is None or state.get("Running"):
             return "still running"
-        if code == 137:
-            return "killed by signal SIGKILL"
+        # The engine reports a process killed by signal N as 128 + N.
+        if code > 128 and code - 128 in signal.Signals._value2member_map_:
+            return f"killed by signal {signal.Signals(code - 128).name}"
         return f"exited with status {code}"
 
     def peak_memory_mb(self) -> float | None:
@@ -194,6 +203,7 @@ def _peak_memory(container_id: str) -> float | None:
     for path in (
         Path(f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes"),
         Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak"),
+        Path(f"/sys/fs/cgroup/docker/{container_id}/memory.peak"),  # cgroup v2, cgroupfs driver
     ):
         with contextlib.suppress(OSError, ValueError):
             return int(path.read_text()) / 2**20
