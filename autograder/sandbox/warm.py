@@ -12,7 +12,9 @@ killed and a new one started.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import multiprocessing.util
 import os
 import signal
 import socket
@@ -125,6 +127,10 @@ class WarmSandbox:
             raise ValueError("the warm sandbox needs bubblewrap's pid namespace")
         self.base = base
         self._zygote: _Zygote | None = None
+        # Worker processes end through multiprocessing, which skips atexit: register both,
+        # so the zygote's cgroup is removed when the worker exits.
+        atexit.register(self.close)
+        multiprocessing.util.Finalize(None, self.close, exitpriority=10)
 
     def missing(self) -> list[str]:
         return self.base.missing()
