@@ -17,15 +17,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autograder import check as check_verb
+from autograder import course_grade as course_grade_verb
 from autograder import export as export_verb
 from autograder import grade as grade_verb
 from autograder import image as image_verb
+from autograder import manual as manual_verb
 from autograder import publish as publish_verb
+from autograder import report as report_verb
 from autograder import scaffold
 from autograder.course import Course
 from autograder.errors import AutograderError, ExitCode
 from autograder.export import FORMATS
-from autograder.gradebook import Gradebook
 from autograder.mutation import (
     DEFAULT_JOBS,
     DEFAULT_MAX_PER_FUNCTION,
@@ -34,7 +36,6 @@ from autograder.mutation import (
     MutationReport,
 )
 from autograder.mutation import Progress as MutationProgress
-from autograder.report import write_reports
 from autograder.results import Outcome, Status, SubmissionResult, format_points
 from autograder.roster import find_roster
 
@@ -97,7 +98,11 @@ def publish(
         validation, folder = publish_verb.publish(
             c, assignment, grade_verb.make_sandbox(sandbox, c), options, progress
         )
-    _print_reference_and_template(validation)
+    ref, tpl = validation.reference, validation.template
+    out.print(
+        f"reference: {format_points(ref.score)}/{format_points(ref.max_score)} "
+        f"(auto-graded questions at full marks); template: {format_points(tpl.score)}"
+    )
     if validation.mutation is not None:
         out.print(_mutation_table(validation.mutation))
     out.print(f"[green]Published[/] {assignment} to {folder}")
@@ -128,7 +133,11 @@ def validate(
         validation = publish_verb.validate_with_mutants(
             c.assignment(assignment), grade_verb.make_sandbox(sandbox, c), options, progress
         )
-    _print_reference_and_template(validation)
+    ref, tpl = validation.reference, validation.template
+    out.print(
+        f"reference: {format_points(ref.score)}/{format_points(ref.max_score)}; "
+        f"template: {format_points(tpl.score)}/{format_points(tpl.max_score)}"
+    )
     report = validation.mutation
     others = [p for p in validation.problems if report is None or p not in report.problems]
     for problem in others:
@@ -168,19 +177,8 @@ def _validation_progress(assignment: str) -> Iterator[MutationProgress]:
         yield progress
 
 
-def _print_reference_and_template(validation: publish_verb.Validation) -> None:
-    ref, tpl = validation.reference, validation.template
-    out.print(
-        f"reference: {format_points(ref.score)}/{format_points(ref.max_score)} "
-        f"(auto-graded questions at full marks); template: {format_points(tpl.score)}"
-    )
-
-
 def _mutation_table(report: MutationReport) -> Table:
-    table = Table(
-        title=f"Mutation testing of {report.assignment}: "
-        f"each question must catch {report.threshold:.0%} of its mutants"
-    )
+    table = Table(title=f"Mutation testing of {report.assignment} (pass: {report.threshold:.0%})")
     for col in ("question", "mutants", "caught", "excluded", "score", "result"):
         table.add_column(col, justify="left" if col == "question" else "right")
     for q in report.questions:
@@ -224,6 +222,11 @@ def _print_mutation(report: MutationReport, jobs: int) -> None:
                 f"{escape(function)}: {kept} of its {total} mutants graded "
                 "(--max-per-function 0 grades all)"
             )
+    if report.by_timeout:
+        out.print(
+            f"[yellow]{len(report.by_timeout)} mutant(s) caught only by a time limit: "
+            "on a busy machine that may not be the tests; rerun with fewer --jobs to be sure[/]"
+        )
     for note in report.notes:
         out.print(f"[yellow]{escape(note)}[/]")
     out.print(
@@ -313,7 +316,8 @@ def _print_summary(summary: grade_verb.BatchSummary) -> None:
     out.print(
         f"{summary.total} submissions: {len(summary.results)} graded now, "
         f"{summary.skipped} unchanged since last time (use --regrade to grade them again); "
-        f"{summary.count(Status.ERROR)} error, {summary.count(Status.TIMEOUT)} timeout. "
+        f"{summary.count(Status.ERROR)} error, {summary.count(Status.TIMEOUT)} timeout, "
+        f"{summary.count(Status.PENDING)} waiting for manual grading. "
         f"Sandbox: {summary.sandbox} ({escape(summary.isolation)}). "
         f"Median time per submission {median}, wall {summary.wall_s:.1f} s."
     )
@@ -324,15 +328,11 @@ def report(
     assignment: str,
     course: CourseOpt = Path("."),
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the reports.")] = None,
+    roster: RosterOpt = None,
+    charts: Annotated[bool, typer.Option(help="Charts in the class summary.")] = True,
 ) -> None:
     """Write per-student feedback and a class summary from the gradebook."""
-    c = _course(course)
-    spec = c.assignment(assignment).spec
-    with Gradebook.open(c.gradebook) as book:
-        rows = book.current(assignment)
-    if not rows:
-        raise AutograderError(f"nothing graded yet for {assignment}; run `autograder grade` first")
-    paths = write_reports(spec, rows, out_dir or c.reports_dir(assignment))
+    paths = report_verb.report(_course(course), assignment, out_dir, roster, charts=charts)
     out.print(f"Wrote {len(paths.students)} student reports and {paths.summary_html}")
 
 
@@ -389,6 +389,140 @@ def check(
     out.print(f"{len(result.tests) - failed}/{len(result.tests)} public checks passed")
     if failed:
         raise typer.Exit(ExitCode.SUBMISSIONS_FAILED)
+
+
+# --------------------------------------------------------------------------- grading by hand
+GraderOpt = Annotated[str, typer.Option("--grader", help="Who grades (goes on record).")]
+
+
+@app.command()
+def manual(
+    assignment: str,
+    action: Annotated[str, typer.Argument(help="export (write the sheet) or import (read it).")],
+    sheet: Annotated[
+        Path | None, typer.Argument(dir_okay=False, help="import: the filled-in sheet.")
+    ] = None,
+    course: CourseOpt = Path("."),
+    out_file: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="export: the sheet to write.")
+    ] = None,
+    grader: Annotated[str | None, typer.Option("--grader", help="import: who graded.")] = None,
+    reason: Annotated[str, typer.Option(help="import: why (default: the sheet's name).")] = "",
+) -> None:
+    """Grade free-text answers by hand: `manual A export --out sheet.csv`, fill in
+    `points` (and `comment`), then `manual A import sheet.csv --grader NAME`."""
+    c = _course(course)
+    if action == "export":
+        target = out_file or c.exports_dir() / f"{assignment}-manual.csv"
+        done = manual_verb.export_sheet(c, assignment, target)
+        out.print(
+            f"Wrote {done.rows} answers ({done.to_grade} to grade) to {done.path}; fill in "
+            f"`points`, then `autograder manual {assignment} import {done.path} --grader NAME`"
+        )
+    elif action == "import":
+        if sheet is None or grader is None:
+            raise AutograderError(
+                f"usage: autograder manual {assignment} import SHEET.csv --grader NAME"
+            )
+        summary = manual_verb.import_sheet(c, assignment, sheet, grader, reason)
+        out.print(
+            f"{len(summary.changes)} score(s) changed, {summary.skipped} row(s) without points; "
+            f"{len(summary.still_pending)} submission(s) still wait for manual grading"
+        )
+    else:
+        raise AutograderError(f"unknown action {action!r}; use export or import")
+
+
+@app.command()
+def override(
+    assignment: str,
+    student: str,
+    question: str,
+    points: Annotated[float, typer.Argument(min=0)],
+    grader: GraderOpt,
+    reason: Annotated[str, typer.Option(help="Why (goes on record).")],
+    course: CourseOpt = Path("."),
+) -> None:
+    """Set STUDENT's score on QUESTION of ASSIGNMENT by hand (kept in the history)."""
+    change = manual_verb.override(
+        _course(course), assignment, student, question, points, grader, reason
+    )
+    if change is None:
+        out.print(f"{student} / {question} already has {format_points(points)} points")
+    else:
+        old = "–" if change.old_score is None else format_points(change.old_score)
+        out.print(f"{student} / {question}: {old} -> {format_points(points)} (by {change.grader})")
+
+
+@app.command()
+def history(assignment: str, student: str, course: CourseOpt = Path(".")) -> None:
+    """Every attempt of STUDENT on ASSIGNMENT, and who changed which score when and why."""
+    attempts, changes = manual_verb.history(_course(course), assignment, student)
+    table = Table(title=f"Attempts of {escape(student)} on {escape(assignment)}")
+    for col in ("#", "graded at", "status", "score", "penalty", "final", "submitted", "notebook"):
+        table.add_column(col)
+    for a in attempts:
+        r = a.result
+        table.add_row(
+            str(a.attempt),
+            a.graded_at,
+            r.status.value,
+            f"{format_points(r.score)}/{format_points(a.max_score)}",
+            f"{format_points(r.penalty_percent)}%" if r.penalty_percent else "",
+            format_points(r.final_score),
+            r.submitted_at or "",
+            r.content_hash[:12],
+        )
+    out.print(table)
+    numbers = {a.attempt_id: a.attempt for a in attempts}
+    if not changes:
+        out.print("No score was changed by hand or by a regrade.")
+        return
+    table = Table(title="Score changes")
+    for col in ("when", "attempt", "kind", "question", "old", "new", "who", "why"):
+        table.add_column(col)
+    for ch in changes:
+        table.add_row(
+            ch.changed_at,
+            str(numbers.get(ch.attempt_id, "?")),
+            ch.kind.value,
+            ch.question_id or "(all)",
+            "–" if ch.old_score is None else format_points(ch.old_score),
+            "–" if ch.new_score is None else format_points(ch.new_score),
+            escape(ch.grader),
+            escape(ch.reason),
+        )
+    out.print(table)
+
+
+@app.command("course-grade")
+def course_grade(
+    weights: Annotated[
+        Path, typer.Option("--weights", dir_okay=False, help="TOML with a [weights] table.")
+    ],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="CSV to write.")
+    ] = None,
+    course: CourseOpt = Path("."),
+    roster: RosterOpt = None,
+    competition: Annotated[
+        Path | None,
+        typer.Option(dir_okay=False, help="CSV student_id,score for the `competition` weight."),
+    ] = None,
+) -> None:
+    """The final grade per student: the weighted mean of the assignments' final scores
+    (default output: exports/final.csv)."""
+    c = _course(course)
+    target = out_file or c.exports_dir() / "final.csv"
+    done = course_grade_verb.course_grade(c, weights, target, roster, competition)
+    parts = ", ".join(f"{name} {weight:g}" for name, weight in done.weights.parts.items())
+    out.print(f"Wrote the final grades of {len(done.students)} students to {done.out} ({parts})")
+    noted = [g for g in done.students if g.notes]
+    if noted:
+        err.print(
+            f"[yellow]{len(noted)} student(s) have notes (missing or pending work); "
+            "see the notes column[/]"
+        )
 
 
 image_app = typer.Typer(no_args_is_help=True, help="The Docker sandbox image.")

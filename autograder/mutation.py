@@ -14,16 +14,16 @@ graded: the questions that lose points own it, and its mutants count for them.
 
 A mutant id is stable under edits elsewhere in the notebook:
 
-    perceptron_train:L17:C23:binop-Mult-Div
-    └ function        └ line counted from the `def` line (L1), 1-based column of the
-                        operator (or of the changed node), then what was changed
+    perceptron_train:L19:C36:binop-Mult-Div
+    └ function       └ line counted from the `def` line (L1), then the 1-based column of
+                       the operator (or of the node that changes), then what changed
 
 `assignments/<name>/mutants.toml` lists equivalent mutants (changes nothing observable),
 which are excluded from the score, each with a reason:
 
     [[equivalent]]
-    id = "perceptron_train:L15:C13:delete-If"
-    reason = "early stopping after a clean epoch only saves time"
+    id = "perceptron_train:L21:C9:delete-If"
+    reason = "never stops early; after a clean epoch the weights no longer change"
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.grader.reference import reference_file
 from autograder.grader.run import Grader
 from autograder.notebook import read_notebook, to_python
-from autograder.results import Status, SubmissionResult
+from autograder.results import Outcome, Status, SubmissionResult
 from autograder.sandbox.base import Sandbox
 from autograder.spec import QuestionKind
 
@@ -85,27 +85,15 @@ COMPARE_SWAPS: dict[type[ast.cmpop], tuple[type[ast.cmpop], ...]] = {
     ast.In: (ast.NotIn,),
     ast.NotIn: (ast.In,),
 }
+# The (first) token of each operator, to point a mutant id at it.
+# fmt: off
 SYMBOLS: dict[type[ast.AST], str] = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.MatMult: "@",
-    ast.Pow: "**",
-    ast.Gt: ">",
-    ast.GtE: ">=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Is: "is",
-    ast.IsNot: "is",
-    ast.In: "in",
-    ast.NotIn: "not",
-    ast.And: "and",
-    ast.Or: "or",
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+    ast.MatMult: "@", ast.Pow: "**", ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=",
+    ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is", ast.IsNot: "is", ast.In: "in",
+    ast.NotIn: "not", ast.And: "and", ast.Or: "or",
 }
+# fmt: on
 SKIPPED_FIELDS = {"decorator_list", "returns", "annotation", "type_comment", "type_params"}
 
 
@@ -113,7 +101,7 @@ SKIPPED_FIELDS = {"decorator_list", "returns", "annotation", "type_comment", "ty
 class Mutant:
     """One single change to the reference: where, what, and the cell's mutated source."""
 
-    id: str  # "perceptron_train:L17:C23:binop-Mult-Div"
+    id: str  # "perceptron_train:L19:C36:binop-Mult-Div"
     function: str  # "perceptron_train", or "Class.method"
     unit: str  # the top-level function or class knocked out to attribute it
     cell: int  # index of the cell among the notebook's cells
@@ -200,7 +188,7 @@ def _set(tree: ast.AST, path: tuple[tuple[str, int | None], ...], new: ast.AST) 
         getattr(parent, name)[index] = new
 
 
-def _const_changes(value: object) -> list[object]:
+def _const_changes(value: object) -> list[bool | int | float]:
     """int n -> n+1 (and 0 <-> 1), float x -> 2x (0.0 -> 1.0), True <-> False."""
     if isinstance(value, bool):
         return [not value]
@@ -247,7 +235,7 @@ def _operand(n: ast.UnaryOp) -> ast.AST:
     return n.operand
 
 
-def _constant(_: ast.Constant, value: object) -> ast.AST:
+def _constant(_: ast.Constant, value: bool | int | float) -> ast.AST:
     return ast.Constant(value)
 
 
@@ -354,19 +342,18 @@ def _chars(lines: list[str], line: int, byte_col: int) -> int:
     return len(lines[line - 1].encode()[:byte_col].decode(errors="replace"))
 
 
-def _display(lines: list[str], node: ast.AST, new: ast.AST | None) -> tuple[str, str]:
-    """The source line of `node`, before and after the change."""
-    first = lines[node.lineno - 1]  # type: ignore[attr-defined]
-    before = first.strip()
-    if new is None:
-        indent = first[: len(first) - len(first.lstrip())]
-        multi = node.end_lineno != node.lineno  # type: ignore[attr-defined]
-        return before + (" ..." if multi else ""), indent.strip() + "pass"
-    if node.lineno != node.end_lineno:  # type: ignore[attr-defined]
-        return ast.unparse(node), ast.unparse(new)
-    raw = first.encode()
-    start, end = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
-    return before, (raw[:start] + ast.unparse(new).encode() + raw[end:]).decode().strip()
+def _display(tree: ast.AST, mutated: ast.AST, path: tuple[Any, ...]) -> tuple[str, str]:
+    """The first line that differs in the statement holding the change, before and after
+    (both as `ast.unparse` writes them, so that they compare at a glance)."""
+    while not isinstance(_get(tree, path), ast.stmt):
+        path = path[:-1]
+    old = ast.unparse(_get(tree, path)).splitlines()
+    new = ast.unparse(_get(mutated, path)).splitlines()
+    for i, line in enumerate(old):
+        if i >= len(new) or new[i] != line:
+            more = " ..." if new == ["pass"] and len(old) > 1 else ""
+            return line.strip() + more, new[i].strip() if i < len(new) else ""
+    return old[0].strip(), new[0].strip()
 
 
 def _functions(tree: ast.Module) -> Iterator[tuple[str, str, ast.AST, tuple[Any, ...]]]:
@@ -411,7 +398,7 @@ def mutants_of(code: str, cell: int = 0, seen: dict[str, int] | None = None) -> 
             seen[mid] = seen.get(mid, 0) + 1
             if seen[mid] > 1:
                 mid += f"#{seen[mid]}"
-            before, after = _display(lines, cand.node, new)
+            before, after = _display(tree, mutated, cand.path)
             out.append(Mutant(mid, name, unit, cell, line, cand.operator, before, after, source))
     return out
 
@@ -529,6 +516,7 @@ class MutantResult:
     verdict: Verdict
     note: str = ""  # how it was caught, why excluded, why grading failed
     duration_s: float = 0.0
+    by_timeout: bool = False  # caught only by a time limit (a busy machine could do that)
 
 
 @dataclass(frozen=True)
@@ -580,6 +568,10 @@ class MutationReport:
         return [r for r in self.results if r.verdict is Verdict.EXCLUDED]
 
     @property
+    def by_timeout(self) -> list[MutantResult]:
+        return [r for r in self.results if r.by_timeout]
+
+    @property
     def unowned(self) -> list[str]:
         """Top-level functions and classes no graded question depends on (not mutated)."""
         return [unit for unit, qs in self.owners.items() if not qs]
@@ -621,11 +613,16 @@ class Graded:
     scores: dict[str, float | None]
     message: str
     duration_s: float
+    failures: dict[str, str] = field(default_factory=dict)  # question: its first failed test
 
     @classmethod
     def of(cls, result: SubmissionResult) -> Graded:
         scores = {q.question_id: q.score for q in result.questions}
-        return cls(result.status, scores, result.message, result.duration_s)
+        failures: dict[str, str] = {}
+        for t in result.tests:
+            if t.question_id is not None and t.outcome is not Outcome.PASSED:
+                failures.setdefault(t.question_id, f"{t.test_id} {t.outcome.value}")
+        return cls(result.status, scores, result.message, result.duration_s, failures)
 
 
 _grader: Grader | None = None
@@ -644,7 +641,10 @@ def _grade_in_worker(key: str, path: str) -> Graded:
     if _grader_error is not None:
         raise _grader_error
     assert _grader is not None, "worker not initialised"
-    return Graded.of(_grader.grade(key, Path(path), key))
+    result = _grader.grade(key, Path(path), key)
+    if result.status is Status.ERROR:  # the sandbox failed, not the notebook: once more
+        result = _grader.grade(key, Path(path), key)
+    return Graded.of(result)
 
 
 class _Workers:
@@ -723,15 +723,59 @@ def _judge(
 ) -> MutantResult:
     if isinstance(graded, str):
         return MutantResult(mutant, owners, Verdict.FAILED, f"not graded: {graded}")
+    took = graded.duration_s
+    if graded.status is Status.ERROR:  # a sandbox failure says nothing about the tests
+        note = f"the sandbox failed twice: {graded.message[:160]}"
+        return MutantResult(mutant, owners, Verdict.FAILED, note, took)
     if graded.status is Status.TIMEOUT:
-        verdict, note = Verdict.CAUGHT, "timed out"
-    elif graded.status is Status.ERROR:
-        verdict, note = Verdict.CAUGHT, f"crashed: {graded.message[:120]}"
-    elif lost := _lost(graded, baseline, owners):
-        verdict, note = Verdict.CAUGHT, "lost points on " + ", ".join(lost)
-    else:
-        verdict, note = Verdict.SURVIVED, "full marks"
-    return MutantResult(mutant, owners, verdict, note, graded.duration_s)
+        return MutantResult(mutant, owners, Verdict.CAUGHT, "the notebook timed out", took, True)
+    why = {q: graded.failures.get(q, "lower score") for q in _lost(graded, baseline, owners)}
+    if not why:
+        return MutantResult(mutant, owners, Verdict.SURVIVED, "full marks", took)
+    note = "lost points (" + "; ".join(f"{q}: {w}" for q, w in why.items()) + ")"
+    by_timeout = all(w.endswith(Outcome.TIMEOUT.value) for w in why.values())
+    return MutantResult(mutant, owners, Verdict.CAUGHT, note, took, by_timeout)
+
+
+def _usable(graded: Graded | str, what: str) -> Graded:
+    """A grade the run can build on: the reference's or a knock-out's (not a mutant's)."""
+    if isinstance(graded, str):
+        raise CourseError(f"{what} could not be graded: {graded}")
+    if graded.status is Status.ERROR:
+        raise SandboxError(f"the sandbox failed twice while grading {what}: {graded.message}")
+    return graded
+
+
+def _attribute(
+    workers: _Workers,
+    reference: tuple[Path, list[Cell]],
+    units: dict[str, Cell],
+    folder: Path,
+    tick: Callable[[str], None],
+) -> tuple[Graded, dict[str, tuple[str, ...]]]:
+    """Grade the reference (the baseline) and one knock-out per function or class: the
+    questions that lose points when a unit is knocked out own it."""
+    ref_path, cells = reference
+    jobs = {
+        REFERENCE_KEY: ref_path
+        if ref_path.suffix == ".ipynb"
+        else write_variant(ref_path, 0, cells[0].code, folder / "reference.ipynb")
+    }
+    for n, (unit, cell) in enumerate(units.items()):
+        path = folder / f"knockout{n}.ipynb"
+        jobs[f"knockout:{unit}"] = write_variant(
+            ref_path, cell.index, knockout(cell.code, unit), path
+        )
+    graded = workers.grade(jobs, tick)
+    baseline = _usable(graded[REFERENCE_KEY], "the reference")
+    auto = tuple(q for q, score in baseline.scores.items() if score is not None)
+    owners = {
+        unit: tuple(
+            _lost(_usable(graded[f"knockout:{unit}"], f"{unit} knocked out"), baseline, auto)
+        )
+        for unit in units
+    }
+    return baseline, owners
 
 
 def run_mutants(
@@ -747,18 +791,15 @@ def run_mutants(
     derived = derive(cells, options.max_per_function)
     equivalents = load_equivalents(assignment.folder / MUTANTS_FILE)
     report = MutationReport(assignment.name, options.threshold, options.max_per_function)
+    selected = {m.id for m in derived.selected}
     for m in derived.mutants:
         kept, total = report.derived.get(m.function, (0, 0))
-        report.derived[m.function] = (kept, total + 1)
-    for m in derived.selected:
-        kept, total = report.derived[m.function]
-        report.derived[m.function] = (kept + 1, total)
+        report.derived[m.function] = (kept + (m.id in selected), total + 1)
     known = {m.id for m in derived.mutants}
     report.stale = [e for e in equivalents.values() if e.id not in known]
     report.notes = [f"cell {i} is not valid Python: not mutated" for i in derived.skipped_cells]
     planned = [m for m in derived.selected if m.id not in equivalents]
-    total = 1 + len(derived.units) + len(planned)
-    done = 0
+    total, done = 1 + len(derived.units) + len(planned), 0
 
     def tick(key: str) -> None:
         nonlocal done
@@ -768,49 +809,28 @@ def run_mutants(
 
     workers = _Workers(assignment, options)
     with tempfile.TemporaryDirectory(prefix="autograder-mutants-") as tmp:
-        folder = Path(tmp)
         try:
-            # 1. the reference (the baseline) and one knock-out per function or class
-            jobs = {
-                REFERENCE_KEY: ref_path
-                if ref_path.suffix == ".ipynb"
-                else write_variant(ref_path, 0, cells[0].code, folder / "reference.ipynb")
-            }
-            for n, (unit, cell) in enumerate(derived.units.items()):
-                code = knockout(cell.code, unit)
-                jobs[f"knockout:{unit}"] = write_variant(
-                    ref_path, cell.index, code, folder / f"knockout{n}.ipynb"
-                )
-            first = workers.grade(jobs, tick)
-            baseline = first[REFERENCE_KEY]
-            if isinstance(baseline, str):
-                raise CourseError(f"the reference could not be graded: {baseline}")
-            graded_questions = tuple(q for q, s in baseline.scores.items() if s is not None)
-            for unit in derived.units:
-                knocked = first[f"knockout:{unit}"]
-                if isinstance(knocked, str):
-                    raise CourseError(f"knocking out {unit} could not be graded: {knocked}")
-                report.owners[unit] = tuple(_lost(knocked, baseline, graded_questions))
-            # 2. the mutants of the functions some question depends on
+            reference = (ref_path, cells)
+            baseline, report.owners = _attribute(workers, reference, derived.units, Path(tmp), tick)
             todo = [m for m in planned if report.owners[m.unit]]
             total -= len(planned) - len(todo)
             paths = {
-                m.id: write_variant(ref_path, m.cell, m.source, folder / f"mutant{n}.ipynb")
+                m.id: write_variant(ref_path, m.cell, m.source, Path(tmp) / f"mutant{n}.ipynb")
                 for n, m in enumerate(todo)
             }
-            second = workers.grade(paths, tick)
+            graded = workers.grade(paths, tick)
         finally:
             workers.close()
     for m in derived.selected:
         owners = report.owners.get(m.unit, ())
         if not owners:
-            continue
+            continue  # no question depends on it: not graded
         if m.id in equivalents:
             note = equivalents[m.id].reason
             report.results.append(MutantResult(m, owners, Verdict.EXCLUDED, note))
         else:
-            report.results.append(_judge(m, second[m.id], baseline, owners))
-    report.graded = len(first) + len(second)
+            report.results.append(_judge(m, graded[m.id], baseline, owners))
+    report.graded = 1 + len(derived.units) + len(graded)
     report.questions = _scores(assignment, report, options.threshold)
     report.wall_s = round(time.monotonic() - started, 1)
     return report

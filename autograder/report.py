@@ -1,34 +1,56 @@
 """Per-student feedback and the class summary (the `autograder report` verb's library side).
 
-Reports are built from stored results only: they never see hidden tests or the answer
-key, so neither can leak into them. Everything a student controls (answers, output,
-error and test messages, even the student id) is treated as hostile text: autoescaped
-in HTML, put in code spans or fenced blocks in Markdown.
+Reports are built from stored results only: they never see hidden tests. The answer
+key of the theory questions reaches a student report only when the spec's
+`[feedback] show_answers` allows it ("always", or "after_deadline" once the cutoff, else
+the due time, has passed); by default ("never") it is never passed to a template.
+Everything a student controls (answers, output, error and test messages, even the
+student id) is treated as hostile text: autoescaped in HTML, put in code spans or
+fenced blocks in Markdown.
+
+The class summary embeds its charts (`plots.py`) as PNG data URIs: one file, no scripts,
+no external resources (the pages' Content-Security-Policy allows nothing else).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import re
 import secrets
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 
+from autograder import plots
+from autograder.course import Course
+from autograder.deadline import describe_minutes
 from autograder.errors import AutograderError
-from autograder.gradebook import StoredResult
+from autograder.filenames import student_stem
+from autograder.gradebook import Gradebook, StoredResult
+from autograder.mdsafe import md_block, md_code, md_text
 from autograder.results import Outcome, QuestionResult, Status, TestResult, format_points
-from autograder.spec import AssignmentSpec, QuestionKind
+from autograder.roster import Roster, find_roster, with_missing
+from autograder.spec import AssignmentSpec, Question, QuestionKind
+
+__all__ = [
+    "ReportPaths",
+    "md_block",
+    "md_code",
+    "md_text",
+    "report",
+    "student_stem",
+    "write_reports",
+]
 
 OUTPUT_LIMIT = 2_000  # characters of stdout / stderr shown
 ANSWER_LIMIT = 5_000  # characters of a theory answer shown
 MESSAGE_LIMIT = 1_000  # characters of one test message or status message shown
 ERROR_LINE_LIMIT = 300
+TRACEBACK_LIMIT = 3_000  # characters of a notebook cell's traceback shown
 
 STATUS_LABELS = {
     Status.GRADED: "graded",
@@ -45,9 +67,6 @@ OUTCOME_LABELS = {
     Outcome.SKIPPED: "skipped",
     Outcome.FORBIDDEN: "used an API this question forbids",
 }
-
-_SAFE_STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}")
-_RESERVED_STEMS = {"summary"}  # would overwrite summary.md / summary.html
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,24 @@ class QuestionView:
     checks: list[CheckView]
     answer: Excerpt | None  # theory questions only; None there means "no answer given"
     feedback: str
+    right_answer: str | None  # the answer key, only where the spec lets students see it
+    graded_by: str  # who set the score by hand ("" for the autograder)
+
+
+@dataclass(frozen=True)
+class CellView:
+    index: int
+    error: str  # first line
+    traceback: Excerpt | None  # the notebook's own frames, with the line that raised
+
+
+@dataclass(frozen=True)
+class LateView:
+    submitted_at: str
+    late_text: str  # "1 d 2 h late" or "on time"
+    penalty_text: str  # "10% (-1.1 points)" or ""
+    raw_text: str
+    final_text: str
 
 
 @dataclass(frozen=True)
@@ -101,9 +138,13 @@ class StudentView:
     graded_at: str
     questions: list[QuestionView]
     other_checks: list[CheckView]  # tests the spec maps to no question
-    cells: list[tuple[int, str]]  # (cell index, error line)
+    cells: list[CellView]
     stdout: Excerpt | None
     stderr: Excerpt | None
+    late: LateView | None  # None: no late policy and no time known
+    final_text: str  # the score after any late penalty
+    penalty: bool
+    answers_shown: bool  # the answer key is on this page
 
 
 @dataclass(frozen=True)
@@ -127,6 +168,13 @@ class AttentionItem:
 
 
 @dataclass(frozen=True)
+class Plot:
+    title: str
+    uri: str  # data:image/png;base64,...
+    alt: str
+
+
+@dataclass(frozen=True)
 class SummaryView:
     counts: list[tuple[str, int]]
     submitted: int
@@ -134,12 +182,53 @@ class SummaryView:
     questions: list[QuestionStats]
     students: list[StudentView]
     attention: list[AttentionItem]
+    plots: list[Plot]
+    late_policy: bool  # show raw / penalty / final columns
+    late: int  # submissions with a penalty
 
 
-def write_reports(spec: AssignmentSpec, rows: list[StoredResult], out_dir: Path) -> ReportPaths:
-    """Write `<student>.md`/`.html` for every row plus `summary.md`/`.html` into `out_dir`."""
+def report(
+    course: Course,
+    assignment: str,
+    out_dir: Path | None = None,
+    roster_path: Path | None = None,
+    now: datetime | None = None,
+    charts: bool = True,
+) -> ReportPaths:
+    """The `report` verb: reports of ASSIGNMENT's current grades (default: reports/<name>/).
+
+    With a roster (`roster_path`, else the course's `roster.csv`), students without a
+    submission are listed as missing in the summary.
+    """
+    spec = course.assignment(assignment).spec
+    roster = find_roster(course.root, roster_path)
+    with Gradebook.open(course.gradebook) as book:
+        rows = book.current(assignment)
+    if not rows:
+        raise AutograderError(f"nothing graded yet for {assignment}; run `autograder grade` first")
+    return write_reports(
+        spec, rows, out_dir or course.reports_dir(assignment), roster=roster, now=now, charts=charts
+    )
+
+
+def write_reports(
+    spec: AssignmentSpec,
+    rows: list[StoredResult],
+    out_dir: Path,
+    *,
+    roster: Roster | None = None,
+    now: datetime | None = None,
+    charts: bool = True,
+) -> ReportPaths:
+    """Write `<student>.md`/`.html` for every row plus `summary.md`/`.html` into `out_dir`.
+
+    `now` decides whether `show_answers = "after_deadline"` shows the answer key yet
+    (default: the current time). Roster students without a row appear in the summary.
+    `charts=False` leaves the summary's charts out (they take about a second).
+    """
     html_env, md_env = _environments()
-    students = [_student_view(spec, row) for row in rows]
+    show = answers_visible(spec, now or datetime.now(UTC))
+    students = [_student_view(spec, row, show) for row in rows]
     written: list[Path] = []
     for view in students:
         context = {"spec": spec, "title": _title(spec), "s": view}
@@ -147,7 +236,14 @@ def write_reports(spec: AssignmentSpec, rows: list[StoredResult], out_dir: Path)
             path = out_dir / f"{view.stem}.{suffix}"
             _write(path, env.get_template(f"student.{suffix}.j2").render(context))
             written.append(path)
-    summary = _summary_view(spec, rows, students)
+    everyone = with_missing(rows, roster, spec.max_score)
+    listed = {row.result.student_id: view for row, view in zip(rows, students, strict=True)}
+    summary = _summary_view(
+        spec,
+        everyone,
+        [listed.get(r.result.student_id) or _student_view(spec, r, False) for r in everyone],
+        charts,
+    )
     context = {"spec": spec, "title": _title(spec), "summary": summary}
     summary_md = out_dir / "summary.md"
     summary_html = out_dir / "summary.html"
@@ -156,28 +252,29 @@ def write_reports(spec: AssignmentSpec, rows: list[StoredResult], out_dir: Path)
     return ReportPaths(written, summary_md, summary_html)
 
 
-def student_stem(student_id: str) -> str:
-    """The file name (without suffix) of a student's report: the id itself when it is safe."""
-    if _SAFE_STEM.fullmatch(student_id) and student_id.lower() not in _RESERVED_STEMS:
-        return student_id
-    # Odd ids (path separators, leading dots, "summary") get a cleaned name plus a hash,
-    # so they can neither escape out_dir nor collide with another report.
-    cleaned = re.sub(r"[^A-Za-z0-9._@+-]", "_", student_id).lstrip("._-+@")[:60]
-    digest = hashlib.sha256(student_id.encode()).hexdigest()[:8]
-    return f"{cleaned or 'student'}-{digest}"
+def answers_visible(spec: AssignmentSpec, now: datetime) -> bool:
+    """Whether student reports may show the answer key now (`[feedback] show_answers`)."""
+    policy = spec.feedback.show_answers
+    if policy == "always":
+        return True
+    if policy == "after_deadline" and spec.deadline is not None:
+        return now > spec.deadline.closes
+    return False
 
 
 def _title(spec: AssignmentSpec) -> str:
     return spec.title or spec.name
 
 
-def _student_view(spec: AssignmentSpec, row: StoredResult) -> StudentView:
+def _student_view(spec: AssignmentSpec, row: StoredResult, show_answers: bool) -> StudentView:
     result = row.result
     by_id = {q.question_id: q for q in result.questions}
     spec_ids = [q.id for q in spec.questions]
-    questions = [_question_view(spec, qid, by_id.get(qid), result.tests) for qid in spec_ids]
+    questions = [
+        _question_view(spec, qid, by_id.get(qid), result.tests, show_answers) for qid in spec_ids
+    ]
     questions += [  # graded under an older spec: still the student's score, so show it
-        _question_view(spec, q.question_id, q, result.tests)
+        _question_view(spec, q.question_id, q, result.tests, False)
         for q in result.questions
         if q.question_id not in spec_ids
     ]
@@ -195,18 +292,67 @@ def _student_view(spec: AssignmentSpec, row: StoredResult) -> StudentView:
         graded_at=row.graded_at,
         questions=questions,
         other_checks=[_check_view(t) for t in result.tests if t.question_id not in spec_ids],
-        cells=[(c.index, _first_line(c.error)) for c in result.cells],
+        cells=[
+            CellView(
+                c.index,
+                _first_line(c.error),
+                _excerpt(c.traceback, TRACEBACK_LIMIT, keep_end=True),
+            )
+            for c in result.cells
+        ],
         stdout=_excerpt(result.stdout, OUTPUT_LIMIT),
         stderr=_excerpt(result.stderr, OUTPUT_LIMIT, keep_end=True),
+        late=_late_view(spec, row),
+        final_text=format_points(result.final_score),
+        penalty=result.penalty_percent > 0,
+        answers_shown=show_answers and any(q.right_answer is not None for q in questions),
     )
 
 
+def _late_view(spec: AssignmentSpec, row: StoredResult) -> LateView | None:
+    r = row.result
+    if spec.deadline is None and not r.penalty_percent:
+        return None
+    if r.submitted_at is None and not r.penalty_percent:
+        return None
+    penalty = ""
+    if r.penalty_percent:
+        penalty = f"{format_points(r.penalty_percent)}% (−{format_points(r.penalty_points)} points)"
+    return LateView(
+        submitted_at=r.submitted_at or "unknown",
+        late_text=f"{describe_minutes(r.late_minutes)} late" if r.late_minutes else "on time",
+        penalty_text=penalty,
+        raw_text=format_points(r.score),
+        final_text=format_points(r.final_score),
+    )
+
+
+def _right_answer(question: Question) -> str | None:
+    answer = question.answer
+    if question.kind is QuestionKind.CODE or answer is None:
+        return None
+    if question.kind is QuestionKind.BOOL:
+        return "True" if answer else "False"
+    if question.kind is QuestionKind.NUMERIC and isinstance(answer, float):
+        if answer.is_integer():
+            return str(int(answer))
+        return f"{answer:g} (within a relative tolerance of {question.rtol:g})"
+    return str(answer)
+
+
 def _question_view(
-    spec: AssignmentSpec, qid: str, qr: QuestionResult | None, tests: Sequence[TestResult]
+    spec: AssignmentSpec,
+    qid: str,
+    qr: QuestionResult | None,
+    tests: Sequence[TestResult],
+    show_answers: bool,
 ) -> QuestionView:
+    right = None
     try:
         question = spec.question(qid)
         title, kind = question.title, question.kind.value
+        if show_answers:
+            right = _right_answer(question)
     except KeyError:
         title, kind = "", qr.kind if qr else ""
     if qr is None:
@@ -230,6 +376,8 @@ def _question_view(
         checks=[_check_view(t) for t in tests if t.question_id == qid] if is_code else [],
         answer=answer,
         feedback=qr.feedback if qr else "",
+        right_answer=right,
+        graded_by=(qr.graded_by or "") if qr else "",
     )
 
 
@@ -244,26 +392,78 @@ def _check_view(test: TestResult) -> CheckView:
 
 
 def _summary_view(
-    spec: AssignmentSpec, rows: list[StoredResult], students: list[StudentView]
+    spec: AssignmentSpec, rows: list[StoredResult], students: list[StudentView], charts: bool
 ) -> SummaryView:
     counts = {status: 0 for status in Status}
     for row in rows:
         counts[row.result.status] += 1
     # A missing submission is no measure of the class; it is counted above, not averaged.
     submitted = [row for row in rows if row.result.status is not Status.MISSING]
-    scores = [row.result.score for row in submitted]
+    late_policy = spec.deadline is not None or any(r.result.penalty_percent for r in rows)
+    scores = [row.result.final_score if late_policy else row.result.score for row in submitted]
+    questions = [_question_stats(q.id, q.title, q.points, submitted) for q in spec.questions]
     return SummaryView(
         counts=[(STATUS_LABELS[s], n) for s, n in counts.items()],
         submitted=len(submitted),
         score_stats=_score_stats(scores),
-        questions=[_question_stats(q.id, q.title, q.points, submitted) for q in spec.questions],
+        questions=questions,
         students=students,
         attention=[
             item
             for row, view in zip(rows, students, strict=True)
             if (item := _attention(row, view)) is not None
         ],
+        plots=_plots(spec, submitted, scores, counts, late_policy) if charts else [],
+        late_policy=late_policy,
+        late=sum(1 for r in submitted if r.result.penalty_percent),
     )
+
+
+def _plots(
+    spec: AssignmentSpec,
+    submitted: list[StoredResult],
+    scores: list[float],
+    counts: dict[Status, int],
+    late_policy: bool,
+) -> list[Plot]:
+    if not submitted:
+        return []
+    means, fulls = [], []
+    for q in spec.questions:
+        answers = [
+            a
+            for row in submitted
+            for a in row.result.questions
+            if a.question_id == q.id and a.score is not None
+        ]
+        points = q.points or 1.0
+        means.append(statistics.fmean(a.score or 0.0 for a in answers) / points if answers else 0)
+        full = [a for a in answers if (a.score or 0.0) >= a.max_score - 1e-9]
+        fulls.append(len(full) / len(answers) if answers else 0)
+    ran = [r.result.duration_s for r in submitted if r.result.status is not Status.ERROR]
+    which = "final scores (after late penalties)" if late_policy else "scores"
+    return [
+        Plot(
+            "Score distribution",
+            plots.score_histogram(scores, spec.max_score),
+            f"Histogram of the {which} of {len(scores)} submissions",
+        ),
+        Plot(
+            "Questions",
+            plots.question_bars([q.id for q in spec.questions], means, fulls),
+            "Per question: mean score as a share of its points, and share at full marks",
+        ),
+        Plot(
+            "Submissions by status",
+            plots.status_bars([(s.value, n) for s, n in counts.items()]),
+            ", ".join(f"{s.value}: {n}" for s, n in counts.items()),
+        ),
+        Plot(
+            "Grading time",
+            plots.runtime_histogram(ran),
+            f"Histogram of the grading time of {len(ran)} notebooks",
+        ),
+    ]
 
 
 def _score_stats(scores: list[float]) -> list[tuple[str, str]]:
@@ -296,6 +496,8 @@ def _question_stats(qid: str, title: str, points: float, rows: list[StoredResult
 def _attention(row: StoredResult, view: StudentView) -> AttentionItem | None:
     result = row.result
     reasons: list[str] = []
+    if result.status is Status.MISSING:
+        return None  # listed in the counts; nothing in the gradebook to look at
     if result.status in (Status.ERROR, Status.TIMEOUT):
         reasons.append(STATUS_LABELS[result.status])
     if result.cells:
@@ -324,50 +526,6 @@ def _excerpt(text: str, limit: int, keep_end: bool = False) -> Excerpt | None:
 def _first_line(text: str) -> str:
     line = text.strip().split("\n", 1)[0].strip()
     return line if len(line) <= ERROR_LINE_LIMIT else line[:ERROR_LINE_LIMIT] + "…"
-
-
-# --- Markdown: student text must stay text -------------------------------------------------
-
-# Enough to stop emphasis, links, images, code, tables and strikethrough mid-line; the
-# templates never start a line with this text, so block markers (#, -, 1.) cannot trigger.
-_MD_INLINE = re.compile(r"([\\`*\[\]|~])")
-# `_` between two letters or digits (snake_case) can never emphasise; leave it readable.
-_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")
-
-
-def md_text(text: str) -> str:
-    """Inline Markdown that shows `text` literally (one line, no HTML, no markup)."""
-    flat = " ".join(str(text).split())
-    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_UNDERSCORE.sub(r"\\_", _MD_INLINE.sub(r"\\\1", flat))
-
-
-def md_code(text: str, in_table: bool = False) -> str:
-    """An inline code span showing `text` literally (one line); `|` escaped inside tables."""
-    flat = " ".join(str(text).split())
-    if not flat:
-        return ""
-    ticks = "`" * (_longest_run(flat, "`") + 1)
-    # A backtick at either end needs a space between it and the fence (stripped on render).
-    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
-    span = f"{ticks}{pad}{flat}{pad}{ticks}"
-    return span.replace("|", "\\|") if in_table else span
-
-
-def md_block(text: str, indent: int = 0) -> str:
-    """A fenced code block no line of `text` can close (its fence is longer than any run)."""
-    # A lone \r is a line end to Markdown: left in, it would start an unindented line that
-    # ends the enclosing list item, and the fence with it.
-    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
-    fence = "`" * max(3, _longest_run(text, "`") + 1)
-    pad = " " * indent
-    lines = [fence, *text.rstrip("\n").split("\n"), fence]
-    return "\n".join(pad + line if line else line for line in lines)
-
-
-def _longest_run(text: str, char: str) -> int:
-    runs = re.findall(f"{re.escape(char)}+", text)
-    return max((len(run) for run in runs), default=0)
 
 
 # --- Rendering and writing -----------------------------------------------------------------

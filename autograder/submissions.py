@@ -187,14 +187,13 @@ def _lms_student(
     origin = named.describe()
     late = any(n.late for n, _ in entries)
     fallback_id = safe_id(f"{layout}-{named.number}")
+    problem: str | None
     if roster is None:
-        student_id, problem = (
-            fallback_id,
-            (
-                f"{origin}: a {layout} download names students by {layout}'s numbers; "
-                "pass --roster ROSTER.csv (columns id, name, email, team; lms_id helps) to map "
-                "them to student ids"
-            ),
+        student_id = fallback_id
+        problem = (
+            f"{origin}: a {layout} download names students by {layout}'s numbers; "
+            "pass --roster ROSTER.csv (columns id, name, email, team; lms_id helps) to map "
+            "them to student ids"
         )
     else:
         student, why = roster.match(named.number, named.name)

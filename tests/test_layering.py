@@ -6,7 +6,17 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autograder"
-VERBS = {"grade", "publish", "check", "report", "export", "scaffold"}
+VERBS = {
+    "grade",
+    "publish",
+    "check",
+    "report",
+    "export",
+    "scaffold",
+    "image",
+    "manual",
+    "course_grade",
+}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -38,10 +48,18 @@ def test_sandboxes_know_nothing_of_grading() -> None:
 
 
 def test_gradebook_reports_and_exports_do_not_reach_back() -> None:
-    for name, deps in {**modules("gradebook"), "report.py": imports_of(PACKAGE / "report.py"),
-                       "export.py": imports_of(PACKAGE / "export.py")}.items():
-        bad = {d for d in deps if d.startswith(("autograder.grader", "autograder.sandbox",
-                                                "autograder.runtime", "autograder.cli"))}
+    for name, deps in {
+        **modules("gradebook"),
+        "report.py": imports_of(PACKAGE / "report.py"),
+        "export.py": imports_of(PACKAGE / "export.py"),
+    }.items():
+        bad = {
+            d
+            for d in deps
+            if d.startswith(
+                ("autograder.grader", "autograder.sandbox", "autograder.runtime", "autograder.cli")
+            )
+        }
         assert not bad, f"{name} imports {bad}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from autograder.results import (
     SubmissionResult,
     TestResult,
 )
+from autograder.roster import load_roster
 from autograder.spec import AssignmentSpec
 
 SECRET_CHOICE = "sigmoid_saturates_secret"  # the answer key: must never reach a report
@@ -87,18 +89,19 @@ def classmates() -> list[SubmissionResult]:
     ]
 
 
-@pytest.fixture
-def reports(tmp_path: Path) -> ReportPaths:
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    # Module-wide: rendering the summary's charts takes a second; tests only read the files.
     rows = [stored(alice(), attempt=2)] + [stored(r) for r in classmates()]
-    return write_reports(SPEC, rows, tmp_path / "reports")
+    return write_reports(SPEC, rows, tmp_path_factory.mktemp("class") / "reports")
 
 
 def all_text(paths: list[Path]) -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in paths)
 
 
-def test_files_exist(reports: ReportPaths, tmp_path: Path) -> None:
-    out = tmp_path / "reports"
+def test_files_exist(reports: ReportPaths) -> None:
+    out = reports.summary_md.parent
     students = ("alice", "bob", "carol", "dave")
     expected = [out / f"{s}.{ext}" for s in students for ext in ("md", "html")]
     assert reports.students == expected
@@ -107,8 +110,9 @@ def test_files_exist(reports: ReportPaths, tmp_path: Path) -> None:
     assert sorted(out.iterdir()) == sorted([*expected, out / "summary.md", out / "summary.html"])
 
 
-def test_scores_and_messages_appear(reports: ReportPaths, tmp_path: Path) -> None:
-    for path in (tmp_path / "reports" / "alice.md", tmp_path / "reports" / "alice.html"):
+def test_scores_and_messages_appear(reports: ReportPaths) -> None:
+    out = reports.summary_md.parent
+    for path in (out / "alice.md", out / "alice.html"):
         text = path.read_text(encoding="utf-8")
         assert "Backprop from scratch" in text
         assert "2.5 / 6" in text  # total
@@ -149,7 +153,8 @@ def test_html_escapes_student_text(reports: ReportPaths) -> None:
             continue
         text = path.read_text(encoding="utf-8")
         assert "<script" not in text, path
-        assert "<img" not in text, path
+        # The only images are the summary's charts, embedded as PNG data URIs.
+        assert not re.search(r'<img(?! src="data:image/png;base64,[A-Za-z0-9+/=]+")', text), path
     alice_html = reports.students[1].read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in alice_html
     assert 'href="http://evil.example"' not in alice_html
@@ -216,7 +221,7 @@ def test_odd_student_ids_stay_inside_and_do_not_clobber_summary(tmp_path: Path) 
         stored(SubmissionResult("summary", "s.ipynb", "h", Status.GRADED)),
         stored(SubmissionResult("../escape", "e.ipynb", "h", Status.GRADED)),
     ]
-    paths = write_reports(SPEC, rows, out)
+    paths = write_reports(SPEC, rows, out, charts=False)
     assert all(p.parent == out for p in paths.students)
     assert len({p.name for p in [*paths.students, paths.summary_md, paths.summary_html]}) == 6
     assert "class summary" in paths.summary_md.read_text(encoding="utf-8")
@@ -239,3 +244,101 @@ def test_markdown_helpers() -> None:
     assert md_code("`x`") == "`` `x` ``"
     assert md_code("a|b", in_table=True) == "`a\\|b`"
     assert md_text("*bold* [x](y) <b>") == "\\*bold\\* \\[x\\](y) &lt;b&gt;"
+
+
+# --- charts, answer keys, late penalties, tracebacks, the roster --------------------------
+
+def with_policy(**extra: object) -> AssignmentSpec:
+    data = SPEC.model_dump(mode="json")
+    data.update(extra)
+    return AssignmentSpec.model_validate(data)
+
+
+def png_sizes(html: str) -> list[tuple[int, int]]:
+    import base64
+    import struct
+
+    sizes = []
+    for data in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html):
+        raw = base64.b64decode(data)
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+        sizes.append(struct.unpack(">II", raw[16:24]))
+    return sizes
+
+
+def test_summary_embeds_four_charts(reports: ReportPaths) -> None:
+    html = reports.summary_html.read_text(encoding="utf-8")
+    assert png_sizes(html) == [(640, 320)] * 4
+    for title in ("Score distribution", "Questions", "Submissions by status", "Grading time"):
+        assert f"<figcaption>{title}:" in html
+    assert "img-src data:" in html  # the page's policy lets exactly these images load
+    assert "The charts are in summary.html." in reports.summary_md.read_text(encoding="utf-8")
+
+
+def test_answer_key_is_shown_only_when_the_spec_allows(tmp_path: Path) -> None:
+    rows = [stored(alice())]
+    always = write_reports(with_policy(feedback={"show_answers": "always"}), rows, tmp_path / "a",
+                           charts=False)
+    for path in always.students:
+        text = path.read_text(encoding="utf-8")
+        assert SECRET_CHOICE in text and "Right answer" in text
+    deadline = {"due": "2025-03-14T23:59:00+00:00", "cutoff": "2025-03-20T23:59:00+00:00"}
+    spec = with_policy(feedback={"show_answers": "after_deadline"}, deadline=deadline)
+    before = datetime(2025, 3, 18, tzinfo=UTC)  # past due, but late work is still accepted
+    after = datetime(2025, 3, 21, tzinfo=UTC)
+    for when, shown in ((before, False), (after, True)):
+        out = write_reports(spec, rows, tmp_path / str(shown), now=when, charts=False)
+        for path in out.students:
+            assert (SECRET_CHOICE in path.read_text(encoding="utf-8")) is shown, (when, path)
+    never = write_reports(with_policy(feedback={"show_answers": "after_deadline"}), rows,
+                          tmp_path / "n", now=after, charts=False)  # no deadline: never
+    assert all(SECRET_CHOICE not in p.read_text(encoding="utf-8") for p in never.students)
+
+
+def test_late_penalty_is_shown_with_raw_and_final_score(tmp_path: Path) -> None:
+    late = classmates()[0]  # bob: 6 / 6
+    late.submitted_at, late.late_minutes, late.penalty_percent = (
+        "2025-03-16T10:00:00+00:00", 2041.0, 20.0)
+    spec = with_policy(deadline={"due": "2025-03-14T23:59:00+00:00", "percent_per_day": 10})
+    out = write_reports(spec, [stored(late)], tmp_path / "r", charts=False)
+    for path in out.students:
+        text = path.read_text(encoding="utf-8")
+        assert "Submitted 2025-03-16T10:00:00+00:00" in text
+        assert "1 d 10 h 1 min late" in text
+        assert "20% (−1.2 points)" in text
+        assert "4.8 / 6" in text  # the total is the final score
+    md = out.summary_md.read_text(encoding="utf-8")
+    assert "| `bob` | 6 | 20% (−1.2 points) | 4.8 | 6 | graded |" in md
+
+
+def test_cell_errors_show_the_line_that_raised(tmp_path: Path) -> None:
+    result = alice()
+    result.cells = [CellRecord(3, "ZeroDivisionError: division by zero",
+                               'File "<cell 3>", line 2, in <module>\n    loss = 1 / 0\n'
+                               "ZeroDivisionError: division by zero\n")]
+    out = write_reports(SPEC, [stored(result)], tmp_path / "r", charts=False)
+    for path in out.students:
+        text = path.read_text(encoding="utf-8")
+        assert "cell 3" in text and "loss = 1 / 0" in text
+
+
+def test_roster_students_without_submission_are_listed(tmp_path: Path) -> None:
+    roster_file = tmp_path / "roster.csv"
+    roster_file.write_text("id,name\nalice,Alice\nzoe,Zoe\n", encoding="utf-8")
+    out = write_reports(SPEC, [stored(alice())], tmp_path / "r",
+                        roster=load_roster(roster_file), charts=False)
+    md = out.summary_md.read_text(encoding="utf-8")
+    assert "| no submission | 1 |" in md and "| `zoe` | 0 | 6 | missing |" in md
+    assert [p.stem for p in out.students] == ["alice", "alice"]  # no page for zoe
+    assert "waiting for manual grading" in md  # alice's pending text question
+
+
+def test_pending_and_forbidden_have_words(tmp_path: Path) -> None:
+    result = alice()
+    result.status = Status.PENDING
+    result.tests.append(TestResult("test_linear_no_torch", "linear", Outcome.FORBIDDEN,
+                                   "used torch.nn.Linear"))
+    out = write_reports(SPEC, [stored(result)], tmp_path / "r", charts=False)
+    text = out.students[0].read_text(encoding="utf-8")
+    assert "waiting for manual grading" in text
+    assert "used an API this question forbids" in text

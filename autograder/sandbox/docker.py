@@ -115,15 +115,23 @@ class _Drain:
         self._thread.start()
 
     def _run(self, stream: Any) -> None:
-        with contextlib.suppress(Exception):
-            for out, err in stream:
-                for key, chunk in ((0, out), (1, err)):
-                    if not chunk:
-                        continue
-                    room = self.limit - len(self.data[key])
-                    if room > 0:
-                        self.data[key] += chunk[:room]
-                    self.dropped[key] += max(0, len(chunk) - max(room, 0))
+        try:
+            with contextlib.suppress(Exception):
+                for out, err in stream:
+                    for key, chunk in ((0, out), (1, err)):
+                        if not chunk:
+                            continue
+                        room = self.limit - len(self.data[key])
+                        if room > 0:
+                            self.data[key] += chunk[:room]
+                        self.dropped[key] += max(0, len(chunk) - max(room, 0))
+        finally:
+            # The attach stream ends with the container; its socket to the engine is ours
+            # to close (else one leaks per container until garbage collection).
+            with contextlib.suppress(Exception):
+                stream.close()
+            with contextlib.suppress(Exception):  # the HTTP response holds the socket too
+                stream._response.close()
 
     def text(self, key: int, wait: float) -> str:
         if wait:
