@@ -15,6 +15,7 @@ order, so one notebook can be checked not to affect the next) and returns plain 
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,11 +67,27 @@ def needs_teardown() -> None:
     require_isolation(bwrap_works() or cgroups_work(), "bubblewrap or writable cgroups")
 
 
+def quiet_client() -> Any:
+    """`docker_sandbox.client()`, without the warning of the SDK's failed connection.
+
+    Where no daemon answers, the SDK leaves the socket of its failed connect unclosed; its
+    ResourceWarning would surface, as an error, in whichever test collects it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return docker_sandbox.client()
+        except docker_sandbox.DockerUnavailable as exc:
+            message = str(exc)  # the exception's frames hold the socket: let them go
+        gc.collect()
+    raise docker_sandbox.DockerUnavailable(message)
+
+
 @functools.cache
 def docker_problem() -> str | None:
     """Why the Docker sandbox cannot run here (None: a daemon answers and the image exists)."""
     try:
-        c = docker_sandbox.client()
+        c = quiet_client()
     except docker_sandbox.DockerUnavailable as exc:
         return str(exc)
     try:
@@ -120,6 +138,25 @@ def sandbox_containers(owner_pid: int | None = None) -> list[str]:
         command += ["--filter", f"label={label}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     return done.stdout.split()
+
+
+def host_addresses() -> list[str]:
+    """Where a sandbox could reach this machine: loopback, its own address, its gateway."""
+    found = ["127.0.0.1"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:  # no packet is sent: this only picks the interface of the default route
+            probe.connect(("192.0.2.254", 9))
+            found.append(probe.getsockname()[0])
+        except OSError:
+            pass
+    try:
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1] == "00000000" and fields[2] != "00000000":
+                found.append(socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little")))
+    except (OSError, IndexError, ValueError):
+        pass
+    return list(dict.fromkeys(found))
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -208,8 +245,8 @@ def _grade_batches(
     A notebook is given as a list of cell sources (written to `<course>/submissions/`),
     a Path, or a str holding the file's raw content. Returns `{student_id: result}`,
     where a result is `dataclasses.asdict(SubmissionResult)` plus `score`, `max_score`,
-    `utf8_clean` and `grader_pid` (the grading process); a student whose grading never finished maps to
-    `{"grader_crash": <the grader's stderr>}`.
+    `utf8_clean` and `grader_pid` (the grading process); a student whose grading never
+    finished maps to `{"grader_crash": <the grader's stderr>}`.
     """
     work = Path(tempfile.mkdtemp(prefix="grade-batch-"))
     running = []

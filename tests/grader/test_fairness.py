@@ -2,7 +2,8 @@
 
 Grading looks at what a notebook defines when run top to bottom: dtype, order of
 operations, helper cells, cell order, magics, a failing cell or a cell that hangs must
-not cost the points of functions that are right.
+not cost the points of functions that are right. Every test runs against both
+sandboxes (`sandbox_kind` in tests/conftest.py: local, then docker).
 """
 
 from __future__ import annotations
@@ -242,12 +243,16 @@ FAIR = {
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory: pytest.TempPathFactory, grade_notebooks: Any) -> dict[str, Any]:
-    course = make_toy_course(tmp_path_factory.mktemp("course"))
+def batch(
+    sandbox_kind: str, tmp_path_factory: pytest.TempPathFactory, grade_notebooks: Any
+) -> dict[str, Any]:
+    course = make_toy_course(tmp_path_factory.mktemp(f"course-{sandbox_kind}"))
     notebooks = dict(FAIR)
     notebooks["colab"] = colab_json()
     # The notebook that hangs takes the notebook timeout; it gets a grader of its own.
-    return grade_notebooks(course, "toy", notebooks, {"loops_forever": LOOPS_FOREVER})
+    return grade_notebooks(
+        course, "toy", notebooks, {"loops_forever": LOOPS_FOREVER}, sandbox=sandbox_kind
+    )
 
 
 @pytest.mark.parametrize("name", list(FAIR))
@@ -299,3 +304,7 @@ def test_a_cell_that_hangs_is_skipped_and_other_functions_still_score(
 def test_the_fixture_writes_real_notebooks(batch: dict[str, Any]) -> None:
     path = Path(graded(batch, "colab")["path"])
     assert json.loads(path.read_text())["nbformat_minor"] == 2
+
+
+def test_results_name_the_sandbox_that_ran_them(sandbox_kind: str, batch: dict[str, Any]) -> None:
+    assert {graded(batch, name)["sandbox"] for name in batch} == {sandbox_kind}
