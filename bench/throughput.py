@@ -205,15 +205,24 @@ def run_ours(
     except Exception as exc:
         row.error = row.error or f"reading the gradebook failed: {exc}"
         return row
-    peaks = []
+    peaks, durations = [], []
     for item in stored:
         result = item.result
+        durations.append(result.duration_s)
         row.scores[result.student_id] = result.score
         if result.status.value not in ("graded", "pending"):
             row.notes.append(f"{result.student_id}: {result.status.value} ({result.message[:80]})")
         if result.peak_memory_mb is not None:
             peaks.append(result.peak_memory_mb)
     row.peak_sub_mb = max(peaks) if peaks else None
+    if durations and row.wall_s:
+        durations.sort()
+        busy = sum(durations) / min(jobs, len(durations))
+        row.notes.append(
+            f"median {durations[len(durations) // 2]:.2f} s per submission in the grader; "
+            f"about {max(0.0, row.wall_s - busy):.1f} s of the wall time is start-up and "
+            "scheduling (it weighs less with a larger --n)"
+        )
     if not peaks:
         row.notes.append("no peak memory recorded (no cgroup)")
     if sandbox == "docker":
