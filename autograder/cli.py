@@ -254,8 +254,11 @@ def grade(
     timeout: Annotated[float | None, typer.Option(help="Seconds per notebook run.")] = None,
     regrade: Annotated[bool, typer.Option(help="Grade again even if unchanged.")] = False,
     warm: Annotated[
-        bool, typer.Option(help="Fork local runtimes from a warm sandbox (same isolation).")
-    ] = True,
+        bool,
+        typer.Option(
+            help="Fork local runtimes from a warm sandbox (faster; experimental: see SECURITY.md)."
+        ),
+    ] = False,
     roster: RosterOpt = None,
 ) -> None:
     """Grade every submission under PATHS into the course gradebook.

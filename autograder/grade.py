@@ -69,8 +69,10 @@ def resolve_sandbox(name: str) -> str:
     return "docker" if docker_sandbox.image_exists(c, docker_sandbox.default_image()) else "local"
 
 
-def make_sandbox(name: str, course: Course, warm: bool = True) -> Sandbox:
-    """The sandbox to grade with; `warm` forks local runtimes from a zygote (same isolation)."""
+def make_sandbox(name: str, course: Course, warm: bool = False) -> Sandbox:
+    """The sandbox to grade with. `warm` forks local runtimes from a zygote: faster, but off
+    by default: the sandbox's init process outlives submissions and is reachable by student
+    code (see SECURITY.md), so one student could disturb the grading of the next."""
     name = resolve_sandbox(name)
     if name == "docker":
         return DockerSandbox()
@@ -97,7 +99,7 @@ class WorkerOptions:
     sandbox: str
     timeout: float | None = None
     per_gpu: int = 1
-    warm: bool = True
+    warm: bool = False
 
 
 def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
@@ -189,7 +191,7 @@ def grade(
     timeout: float | None = None,
     gpus: str | None = None,
     per_gpu: int = 1,
-    warm: bool = True,
+    warm: bool = False,
     progress: Progress | None = None,
     roster: Roster | None = None,
 ) -> BatchSummary:

@@ -129,11 +129,10 @@ def test_the_zygote_refuses_to_run_outside_a_pid_namespace() -> None:
     # Started directly on the host its reaping would kill the host's processes.
     code = textwrap.dedent("""
         import socket, sys
-        from autograder.runtime import entry, wire
+        from autograder.runtime import wire, zygote
         a, b = socket.socketpair()
         import threading
-        threading.Thread(target=entry.main, args=([str(b.fileno()), "65536", "zygote"],),
-                         daemon=True).start()
+        threading.Thread(target=zygote.main, args=(b, 65536), daemon=True).start()
         message, _ = wire.recv_frame(a, 65536, None)
         print(message.get("event"))
     """)
