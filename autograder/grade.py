@@ -138,45 +138,42 @@ def _grade_in_worker(student_id: str, path: str, content_hash: str) -> Submissio
     return _worker.grade(student_id, Path(path), content_hash)
 
 
-def _unreadable(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionResult:
-    assert sub.error is not None
+def _failed(
+    spec: AssignmentSpec, sub: Submission, sandbox: str, message: str, feedback: str
+) -> SubmissionResult:
+    """An `error` result with every question at zero, for a submission that was not graded."""
     return SubmissionResult(
         sub.student_id,
         str(sub.path),
         sub.content_hash,
         Status.ERROR,
-        message=sub.error,
+        message=message,
         sandbox=sandbox,
-        questions=zero_scores(spec, "the submission could not be read"),
+        questions=zero_scores(spec, feedback),
     )
+
+
+def _unreadable(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionResult:
+    assert sub.error is not None
+    return _failed(spec, sub, sandbox, sub.error, "the submission could not be read")
 
 
 def _crashed(spec: AssignmentSpec, sub: Submission, sandbox: str) -> SubmissionResult:
-    return SubmissionResult(
-        sub.student_id,
-        str(sub.path),
-        sub.content_hash,
-        Status.ERROR,
-        message="the grader's worker process crashed on this submission twice; "
-        "regrade it alone with `autograder grade ... --jobs 1` and report a bug if it recurs",
-        sandbox=sandbox,
-        questions=zero_scores(spec, "grading crashed"),
+    message = (
+        "the grader's worker process crashed on this submission twice; "
+        "regrade it alone with `autograder grade ... --jobs 1` and report a bug if it recurs"
     )
+    return _failed(spec, sub, sandbox, message, "grading crashed")
 
 
 def _internal_error(
     spec: AssignmentSpec, sub: Submission, sandbox: str, exc: Exception
 ) -> SubmissionResult:
-    return SubmissionResult(
-        sub.student_id,
-        str(sub.path),
-        sub.content_hash,
-        Status.ERROR,
-        message=f"internal error while grading ({type(exc).__name__}: {exc}); the rest of the "
-        "batch went on; regrade this submission and report a bug if it recurs",
-        sandbox=sandbox,
-        questions=zero_scores(spec, "grading failed"),
+    message = (
+        f"internal error while grading ({type(exc).__name__}: {exc}); the rest of the "
+        "batch went on; regrade this submission and report a bug if it recurs"
     )
+    return _failed(spec, sub, sandbox, message, "grading failed")
 
 
 # --------------------------------------------------------------------------- the verb
