@@ -26,6 +26,7 @@ from autograder import publish as publish_verb
 from autograder import report as report_verb
 from autograder import scaffold
 from autograder.course import Course
+from autograder.display import printable
 from autograder.errors import AutograderError, ExitCode
 from autograder.export import FORMATS
 from autograder.mutation import (
@@ -47,6 +48,12 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+
+def safe(text: str) -> str:
+    """Text for rich markup: its brackets escaped, control characters shown, not sent."""
+    return escape(printable(text))
+
+
 CourseOpt = Annotated[Path, typer.Option("--course", help="The course folder.", file_okay=False)]
 RosterOpt = Annotated[
     Path | None,
@@ -66,7 +73,7 @@ def _course(path: Path) -> Course:
 def _warn_isolation(sandbox: str, course: Course) -> None:
     box = grade_verb.make_sandbox(sandbox, course)
     for gap in box.missing():
-        err.print(f"[bold red]WARNING: sandbox isolation incomplete:[/] {escape(gap)}")
+        err.print(f"[bold red]WARNING: sandbox isolation incomplete:[/] {safe(gap)}")
 
 
 @app.command()
@@ -141,7 +148,7 @@ def validate(
     report = validation.mutation
     others = [p for p in validation.problems if report is None or p not in report.problems]
     for problem in others:
-        out.print(f"[red]problem:[/] {escape(problem)}")
+        out.print(f"[red]problem:[/] {safe(problem)}")
     if report is None:
         out.print("[yellow]mutation testing skipped: fix the problems above first[/]")
     else:
@@ -171,7 +178,7 @@ def _validation_progress(assignment: str) -> Iterator[MutationProgress]:
         task = bar.add_task(f"{assignment}: grading the reference and the template", total=None)
 
         def progress(done: int, total: int, what: str) -> None:
-            label = f"{assignment}: mutation testing ({escape(what[:60])})"
+            label = f"{assignment}: mutation testing ({safe(what[:60])})"
             bar.update(task, completed=done, total=total, description=label)
 
         yield progress
@@ -195,31 +202,31 @@ def _print_mutation(report: MutationReport, jobs: int) -> None:
     for r in report.survivors:
         note = f"; {r.note}" if r.note != "full marks" else ""
         out.print(
-            f"  {escape(r.mutant.id)}  ({', '.join(r.questions)}{escape(note)})",
+            f"  {safe(r.mutant.id)}  ({', '.join(r.questions)}{safe(note)})",
             highlight=False,
             soft_wrap=True,
         )
         out.print(
-            f"      - {escape(r.mutant.before)}\n      + {escape(r.mutant.after)}",
+            f"      - {safe(r.mutant.before)}\n      + {safe(r.mutant.after)}",
             highlight=False,
             soft_wrap=True,
         )
     if report.excluded:
         out.print(f"Excluded as equivalent (assignments/{report.assignment}/mutants.toml):")
     for r in report.excluded:
-        out.print(f"  {escape(r.mutant.id)}: {escape(r.note)}", highlight=False, soft_wrap=True)
+        out.print(f"  {safe(r.mutant.id)}: {safe(r.note)}", highlight=False, soft_wrap=True)
     for e in report.stale:
         out.print(
-            f"[yellow]mutants.toml lists {escape(e.id)}, which is no mutant any more; remove it[/]",
+            f"[yellow]mutants.toml lists {safe(e.id)}, which is no mutant any more; remove it[/]",
             highlight=False,
             soft_wrap=True,
         )
     for unit in report.unowned:
-        out.print(f"[yellow]{escape(unit)}: no graded question depends on it; not mutated[/]")
+        out.print(f"[yellow]{safe(unit)}: no graded question depends on it; not mutated[/]")
     for function, (kept, total) in report.derived.items():
         if kept < total:
             out.print(
-                f"{escape(function)}: {kept} of its {total} mutants graded "
+                f"{safe(function)}: {kept} of its {total} mutants graded "
                 "(--max-per-function 0 grades all)"
             )
     if report.by_timeout:
@@ -228,7 +235,7 @@ def _print_mutation(report: MutationReport, jobs: int) -> None:
             "on a busy machine that may not be the tests; rerun with fewer --jobs to be sure[/]"
         )
     for note in report.notes:
-        out.print(f"[yellow]{escape(note)}[/]")
+        out.print(f"[yellow]{safe(note)}[/]")
     out.print(
         f"{report.graded} notebooks graded (reference, knock-outs, mutants) "
         f"in {report.wall_s:.0f} s with --jobs {jobs}."
@@ -307,11 +314,11 @@ def _print_summary(summary: grade_verb.BatchSummary) -> None:
     for r in sorted(summary.results, key=lambda r: r.student_id):
         style = {"graded": "", "error": "red", "timeout": "yellow"}.get(r.status.value, "")
         table.add_row(
-            r.student_id,
+            safe(r.student_id),
             f"{format_points(r.score)}/{format_points(r.max_score)}",
             f"[{style}]{r.status.value}[/]" if style else r.status.value,
             f"{r.duration_s:.1f}",
-            escape((r.message or "")[:90]),
+            safe((r.message or "")[:90]),
         )
     out.print(table)
     times = [r.duration_s for r in summary.results if r.status is not Status.ERROR]
@@ -321,7 +328,7 @@ def _print_summary(summary: grade_verb.BatchSummary) -> None:
         f"{summary.skipped} unchanged since last time (use --regrade to grade them again); "
         f"{summary.count(Status.ERROR)} error, {summary.count(Status.TIMEOUT)} timeout, "
         f"{summary.count(Status.PENDING)} waiting for manual grading. "
-        f"Sandbox: {summary.sandbox} ({escape(summary.isolation)}). "
+        f"Sandbox: {summary.sandbox} ({safe(summary.isolation)}). "
         f"Median time per submission {median}, wall {summary.wall_s:.1f} s."
     )
 
@@ -358,7 +365,7 @@ def export(
     if done.not_on_roster:
         shown = ", ".join(done.not_on_roster[:10])
         more = " ..." if len(done.not_on_roster) > 10 else ""
-        err.print(f"[yellow]graded but not on the roster:[/] {escape(shown)}{more}")
+        err.print(f"[yellow]graded but not on the roster:[/] {safe(shown)}{more}")
     if done.pending:
         err.print(
             f"[yellow]{done.pending} submission(s) wait for manual grading; their scores leave "
@@ -382,13 +389,13 @@ def check(
     for t in result.tests:
         mark = "[green]PASS[/]" if t.outcome is Outcome.PASSED else "[red]FAIL[/]"
         failed += t.outcome is not Outcome.PASSED
-        note = f"\n     {escape(t.message)}" if t.message else ""
-        out.print(f"{mark} {escape(t.description)}{note}")
+        note = f"\n     {safe(t.message)}" if t.message else ""
+        out.print(f"{mark} {safe(t.description)}{note}")
     for cell in result.cells:
-        out.print(f"[yellow]cell {cell.index}[/]: {escape(cell.error)}")
+        out.print(f"[yellow]cell {cell.index}[/]: {safe(cell.error)}")
     for q in result.questions:
         if q.kind != "code":
-            out.print(f"answer_{q.question_id}: {escape(q.feedback)}")
+            out.print(f"answer_{q.question_id}: {safe(q.feedback)}")
     out.print(f"{len(result.tests) - failed}/{len(result.tests)} public checks passed")
     if failed:
         raise typer.Exit(ExitCode.SUBMISSIONS_FAILED)
@@ -461,7 +468,7 @@ def override(
 def history(assignment: str, student: str, course: CourseOpt = Path(".")) -> None:
     """Every attempt of STUDENT on ASSIGNMENT, and who changed which score when and why."""
     attempts, changes = manual_verb.history(_course(course), assignment, student)
-    table = Table(title=f"Attempts of {escape(student)} on {escape(assignment)}")
+    table = Table(title=f"Attempts of {safe(student)} on {safe(assignment)}")
     for col in ("#", "graded at", "status", "score", "penalty", "final", "submitted", "notebook"):
         table.add_column(col)
     for a in attempts:
@@ -492,8 +499,8 @@ def history(assignment: str, student: str, course: CourseOpt = Path(".")) -> Non
             ch.question_id or "(all)",
             "–" if ch.old_score is None else format_points(ch.old_score),
             "–" if ch.new_score is None else format_points(ch.new_score),
-            escape(ch.grader),
-            escape(ch.reason),
+            safe(ch.grader),
+            safe(ch.reason),
         )
     out.print(table)
 
@@ -549,7 +556,7 @@ def image_build(
             "only --offline builds are automated; for a CUDA base image see docker/Dockerfile.cuda"
         )
     tag = image_verb.build_offline(
-        cache.resolve(), force=force, mirror=mirror, log=lambda line: err.print(escape(line))
+        cache.resolve(), force=force, mirror=mirror, log=lambda line: err.print(safe(line))
     )
     out.print(f"sandbox image: {tag} (also autograder-sandbox:latest)")
 
@@ -560,7 +567,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except AutograderError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        err.print(f"[bold red]error:[/] {safe(str(exc))}", highlight=False)
         sys.exit(ExitCode.USAGE_ERROR)
     except KeyboardInterrupt:
         err.print("interrupted; what was graded is saved, rerun the same command to resume")

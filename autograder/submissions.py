@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from autograder import lms
+from autograder.display import printable
 from autograder.errors import SubmissionError
 
 if TYPE_CHECKING:  # the roster is only passed through; it imports this module
@@ -67,13 +68,25 @@ def safe_id(name: str) -> str:
     return cleaned or "unnamed"
 
 
+def invalid_id(name: str) -> str:
+    """The id an invalid name is recorded under: printable, and never a valid id.
+
+    `-victim.ipynb` must not be recorded as `victim`, or the real victim's notebook would
+    become "a second submission for victim".
+    """
+    return safe_id(name) + "~invalid"
+
+
 def _entry(student_id: str, path: Path, error: str | None = None) -> Submission:
-    if error is None and not ID_PATTERN.match(student_id):
-        error = (
-            f"{path.name}: {student_id!r} is not a valid student id (letters, digits and . _ @ + - "
-            "only); rename the file to <student id>.ipynb"
-        )
-        student_id = safe_id(student_id)
+    if not ID_PATTERN.match(student_id):
+        if error is None:
+            error = (
+                f"{path.name}: {student_id!r} is not a valid student id "
+                "(letters, digits and . _ @ + - only); rename the file to <student id>.ipynb"
+            )
+        student_id = invalid_id(student_id)
+    if error is not None:
+        error = printable(error)  # it quotes file names, which may hold anything
     is_file = path.is_file() and not path.is_symlink()
     return Submission(
         student_id,
@@ -312,21 +325,29 @@ def discover(paths: list[Path], unpack_dir: Path, roster: Roster | None = None) 
             _scan(_single_folder(folder), found, top=True, roster=roster)
         else:
             _scan(path, found, top=True, roster=roster)
+    # A valid id is never displaced: ids of invalid names end in "~invalid", and the
+    # second and later notebooks for one id get "~dup", "~dup2"... each an error.
+    taken = {sub.student_id for sub in found}
     seen: dict[str, Submission] = {}
-    for sub in found:
-        if sub.student_id in seen:
-            first = seen[sub.student_id]
-            found[found.index(sub)] = Submission(
-                sub.student_id + "~dup",
-                sub.path,
-                sub.content_hash,
-                f"{sub.path}: a second submission for {sub.student_id} (first: {first.path}); "
-                "keep one",
-                submitted_at=sub.submitted_at,
-                origin=sub.origin,
-            )
-        else:
+    for i, sub in enumerate(found):
+        first = seen.get(sub.student_id)
+        if first is None:
             seen[sub.student_id] = sub
+            continue
+        new_id, n = sub.student_id + "~dup", 1
+        while new_id in taken:
+            n += 1
+            new_id = f"{sub.student_id}~dup{n}"
+        taken.add(new_id)
+        found[i] = Submission(
+            new_id,
+            sub.path,
+            sub.content_hash,
+            f"{printable(str(sub.path))}: a second submission for {sub.student_id} "
+            f"(first: {printable(str(first.path))}); keep one",
+            submitted_at=sub.submitted_at,
+            origin=sub.origin,
+        )
     return sorted(found, key=lambda s: s.student_id)
 
 

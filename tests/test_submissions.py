@@ -59,6 +59,43 @@ def test_symlinks_devices_and_bad_ids(tmp_path: Path) -> None:
     assert len(bad) == 1 and "/" not in bad[0].student_id and ";" not in bad[0].student_id
 
 
+@pytest.mark.parametrize("name", ["-victim", "=victim", " victim", "_victim", "victim~dup"])
+def test_invalid_name_cannot_displace_a_valid_student(tmp_path: Path, name: str) -> None:
+    root = tmp_path / "subs"
+    root.mkdir()
+    (root / f"{name}.ipynb").write_text(NB)
+    (root / "victim.ipynb").write_text(NB + " ")
+    subs = by_id(discover([root], tmp_path / "unpack"))
+    assert subs["victim"].error is None
+    assert subs["victim"].path.name == "victim.ipynb"
+    [bad] = [s for s in subs.values() if s.student_id != "victim"]
+    assert "not a valid student id" in bad.error
+    assert bad.student_id.endswith("~invalid")
+
+
+def test_every_duplicate_gets_its_own_id(tmp_path: Path) -> None:
+    folders = [tmp_path / c for c in "abc"]
+    for i, folder in enumerate(folders):
+        folder.mkdir()
+        (folder / "zoe.ipynb").write_text(NB + " " * i)
+    subs = discover(folders, tmp_path / "unpack")
+    assert sorted(s.student_id for s in subs) == ["zoe", "zoe~dup", "zoe~dup2"]
+    assert [s.error is None for s in subs].count(True) == 1
+
+
+def test_escape_sequences_and_undecodable_names_are_shown_escaped(tmp_path: Path) -> None:
+    root = tmp_path / "subs"
+    root.mkdir()
+    (root / "\x1b[2Jeve.ipynb").write_text(NB)
+    (root / os.fsdecode(b"r\xe9sum\xe9.py")).write_text("x")
+    subs = discover([root], tmp_path / "unpack")
+    assert len(subs) == 2
+    for sub in subs:
+        assert sub.error and "\x1b" not in sub.error and "\x1b" not in sub.student_id
+        sub.error.encode("utf-8")  # no lone surrogate: raises if one is left
+    assert any("r\\xe9sum\\xe9.py: not a Jupyter notebook" in s.error for s in subs)
+
+
 def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

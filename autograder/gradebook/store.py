@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from autograder.display import storable
 from autograder.errors import GradebookError
 from autograder.gradebook import changes as changes_module
 from autograder.gradebook.changes import AUTOGRADER, ChangeKind, ScoreChange, SetScore
@@ -301,17 +302,17 @@ def _insert_attempt(
         (
             assignment,
             result.student_id,
-            result.path,
+            storable(result.path),
             result.content_hash,
             result.status.value,
-            result.message,
+            storable(result.message),
             result.score,
             max_score,
             result.sandbox,
             result.duration_s,
             result.peak_memory_mb,
-            result.stdout,
-            result.stderr,
+            storable(result.stdout),
+            storable(result.stderr),
             _utc_now(),
             result.submitted_at,
             result.late_minutes,
@@ -336,8 +337,8 @@ def _insert_questions(
                 q.kind,
                 q.score,
                 q.max_score,
-                q.feedback,
-                q.answer,
+                storable(q.feedback),
+                storable(q.answer),
                 q.graded_by,
             )
             for i, q in enumerate(questions)
@@ -356,8 +357,8 @@ def _insert_tests(conn: sqlite3.Connection, attempt_id: int, tests: Sequence[Tes
                 t.test_id,
                 t.question_id,
                 t.outcome.value,
-                t.message,
-                t.description,
+                storable(t.message),
+                storable(t.description),
                 t.weight,
                 t.duration_s,
             )
@@ -370,7 +371,10 @@ def _insert_cells(conn: sqlite3.Connection, attempt_id: int, cells: Sequence[Cel
     conn.executemany(
         "INSERT INTO cell_errors (attempt_id, position, cell_index, error, traceback)"
         " VALUES (?, ?, ?, ?, ?)",
-        [(attempt_id, i, c.index, c.error, c.traceback) for i, c in enumerate(cells)],
+        [
+            (attempt_id, i, c.index, storable(c.error), storable(c.traceback))
+            for i, c in enumerate(cells)
+        ],
     )
 
 

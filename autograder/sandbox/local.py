@@ -64,6 +64,37 @@ def python_paths() -> list[Path]:
     return [p for p in kept if not p.is_relative_to("/usr")]
 
 
+# Where a virtualenv is shown inside the sandbox. Its host path usually lies inside the
+# grader's checkout or home, and mounting it there would show those folders' names.
+VENV_MOUNT = Path("/opt/venv")
+
+
+def _venv() -> Path | None:
+    """The grader's virtualenv, when it runs in one whose interpreter lives inside it."""
+    prefix = Path(sys.prefix)
+    if prefix.resolve() == Path(sys.base_prefix).resolve():
+        return None
+    if not Path(sys.executable).is_relative_to(prefix):
+        return None
+    return prefix.resolve()
+
+
+def sandbox_path(host: Path) -> Path:
+    """Where a host path of the interpreter is mounted inside the sandbox."""
+    venv = _venv()
+    if venv is not None and host.is_relative_to(venv):
+        return VENV_MOUNT / host.relative_to(venv)
+    return host
+
+
+def sandbox_python() -> str:
+    """The interpreter's path inside the sandbox (its venv's, so the venv's packages load)."""
+    venv = _venv()
+    if venv is None:
+        return sys.executable
+    return str(VENV_MOUNT / Path(sys.executable).relative_to(sys.prefix))
+
+
 @functools.cache
 def bwrap_path() -> str | None:
     return shutil.which("bwrap")
@@ -309,10 +340,10 @@ class LocalSandbox:
                 args += ["--ro-bind", str(host), str(host)]
         mounted = python_paths()
         for path in mounted:
-            args += ["--ro-bind", str(path), str(path)]
+            args += ["--ro-bind", str(path), str(sandbox_path(path))]
         for path in self.mask:
             if any(path.is_relative_to(p) for p in [*mounted, Path("/usr")]):
-                args += ["--tmpfs", str(path)]
+                args += ["--tmpfs", str(sandbox_path(path))]
         if config.data_dir is not None:
             args += ["--ro-bind", str(config.data_dir), "/tmp/data"]
         args += [
@@ -333,7 +364,7 @@ class LocalSandbox:
             "--remount-ro",
             "/",
         ]
-        args += [sys.executable, "-s", "-E", "-c", BOOT, str(RUNTIME_MOUNT), RUNTIME_PACKAGE]
+        args += [sandbox_python(), "-s", "-E", "-c", BOOT, str(RUNTIME_MOUNT), RUNTIME_PACKAGE]
         return args
 
     @staticmethod

@@ -41,10 +41,18 @@ def full_result(student_id: str = "alice", content_hash: str = "sha256:aaa") -> 
             QuestionResult("pick", "choice", 1.0, 1.0, answer="b"),
         ],
         tests=[
-            TestResult("test_linear_shape", "linear", Outcome.PASSED, "", "Shape is right",
-                       1.0, 0.25),
-            TestResult("test_linear_values[3]", "linear", Outcome.FAILED, "expected 1, got 2",
-                       "Values match", 2.0, 1.5),
+            TestResult(
+                "test_linear_shape", "linear", Outcome.PASSED, "", "Shape is right", 1.0, 0.25
+            ),
+            TestResult(
+                "test_linear_values[3]",
+                "linear",
+                Outcome.FAILED,
+                "expected 1, got 2",
+                "Values match",
+                2.0,
+                1.5,
+            ),
             TestResult("test_linear_big", "linear", Outcome.TIMEOUT, "took over 60 s"),
             TestResult("test_unmapped", None, Outcome.ERROR, "fixture broke"),
             TestResult("test_gpu", "linear", Outcome.SKIPPED),
@@ -91,7 +99,11 @@ def test_enums_come_back_as_enums(gradebook: Gradebook) -> None:
     [stored] = gradebook.current("hw1")
     assert stored.result.status is Status.GRADED
     assert [t.outcome for t in stored.result.tests] == [
-        Outcome.PASSED, Outcome.FAILED, Outcome.TIMEOUT, Outcome.ERROR, Outcome.SKIPPED
+        Outcome.PASSED,
+        Outcome.FAILED,
+        Outcome.TIMEOUT,
+        Outcome.ERROR,
+        Outcome.SKIPPED,
     ]
     assert all(isinstance(t.outcome, Outcome) for t in stored.result.tests)
 
@@ -299,7 +311,10 @@ def test_lock_across_processes_and_released_when_holder_dies(gradebook_path: Pat
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(gradebook_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         assert holder.stdout is not None
@@ -314,3 +329,28 @@ def test_lock_across_processes_and_released_when_holder_dies(gradebook_path: Pat
         holder.communicate(timeout=10)
     with batch_lock(gradebook_path):
         pass
+
+
+def test_undecodable_text_is_stored_escaped(gradebook: Gradebook) -> None:
+    # A Latin-1 file name decodes with surrogateescape; a notebook's JSON may hold "\ud800".
+    # SQLite refuses both; the attempt must still be recorded, with the bytes shown escaped.
+    result = SubmissionResult(
+        "mallory",
+        "mallory/r\udce9sum\udce9.ipynb",
+        "sha256:bbb",
+        Status.GRADED,
+        "cell 3 printed \ud800",
+        questions=[QuestionResult("why", "text", None, 2.0, answer="odd \udfff answer")],
+        tests=[TestResult("test_x", "why", Outcome.FAILED, "got '\ud83d'")],
+        cells=[CellRecord(1, "Error \udc80", "tb \udc80")],
+        stdout="out \udcff",
+        stderr="err \ud800",
+    )
+    gradebook.record("hw1", result, 2.0)
+    [stored] = gradebook.current("hw1")
+    assert stored.result.path == "mallory/r\\xe9sum\\xe9.ipynb"
+    assert stored.result.message == "cell 3 printed \\ud800"
+    assert stored.result.questions[0].answer == "odd \\udfff answer"
+    assert stored.result.tests[0].message == "got '\\ud83d'"
+    assert stored.result.cells[0].error == "Error \\x80"
+    assert (stored.result.stdout, stored.result.stderr) == ("out \\xff", "err \\ud800")
