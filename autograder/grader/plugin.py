@@ -159,7 +159,24 @@ def run_tests(tests_dir: Path, plugin: GradingPlugin) -> list[TestResult]:
         "no:doctest",
         "-p",
         "no:stepwise",
+        # Log capture and warning capture wrap every test phase in handler juggling; tests
+        # neither log nor need warnings (ignored anyway), nor a debugger or fault dumps.
+        "-p",
+        "no:logging",
+        "-p",
+        "no:warnings",
+        "-p",
+        "no:faulthandler",
+        "-p",
+        "no:debugging",
+        "-p",
+        "no:setuponly",
+        "-p",
+        "no:setupplan",
         "--assert=plain",
+        # Feedback comes from the exception itself (`_failure`); pytest's own traceback
+        # rendering parses test sources and costs more than the checks.
+        "--tb=no",
         "-c",
         os.devnull,
         "--rootdir",

@@ -4,9 +4,10 @@ It runs inside the sandbox (same isolation as a single runtime) and never runs s
 code itself. Per submission it forks a child that becomes an ordinary runtime, with its
 own socket and output pipes handed to the grader (SCM_RIGHTS). When the grader is done
 with a submission, `reap` kills every process in the sandbox but this one (daemons
-included: they are all in this pid namespace), removes System V IPC objects and wipes
-the scratch folders, so nothing of one student reaches the next. The zygote makes itself
-non-dumpable so student code running as the same user cannot ptrace or read it.
+included: they are all in this pid namespace), removes System V IPC objects and POSIX
+message queues and wipes the scratch folders, so nothing of one student reaches the next.
+The zygote is the namespace's PID 1 (no signal without a handler reaches it from inside)
+and non-dumpable, so student code running as the same user cannot kill, ptrace or read it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from . import server, wire
 
 SCRATCH = ("/tmp", "/dev/shm")
+MQUEUE = Path("/dev/mqueue")
 PR_SET_DUMPABLE = 4
 
 
@@ -106,6 +108,20 @@ def _wipe_scratch(keep: set[Path]) -> None:
 def _remove_ipc() -> None:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         subprocess.run(["ipcrm", "--all"], capture_output=True, timeout=5, check=False)
+    # POSIX message queues live in the IPC namespace, not in a scratch folder.
+    with contextlib.suppress(OSError):
+        for queue in MQUEUE.iterdir():
+            with contextlib.suppress(OSError):
+                queue.unlink()
+
+
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor the zygote holds but `keep` and stdio."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class Zygote:
@@ -166,7 +182,9 @@ class Zygote:
                 os.dup2(err_w, 2)
                 os.close(out_w)
                 os.close(err_w)
+                _close_inherited(child_end.fileno())
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 server.Runtime(child_end, self.limit).serve()
             finally:
                 os._exit(0)
@@ -181,11 +199,8 @@ class Zygote:
 
 
 def _in_own_pid_namespace() -> bool:
-    """True under bubblewrap: pid 1 is its init, not the host's."""
-    try:
-        return Path("/proc/1/comm").read_text().strip() == "bwrap"
-    except OSError:
-        return False
+    """True when this process is the init of its pid namespace (bubblewrap --as-pid-1)."""
+    return os.getpid() == 1
 
 
 def main(control: socket.socket, limit: int) -> None:
@@ -193,6 +208,9 @@ def main(control: socket.socket, limit: int) -> None:
         # `reap` kills every process it can see: never outside a sandbox's pid namespace.
         wire.send_frame(control, wire.pack({"event": "refused"}, []), [], limit)
         return
+    # As PID 1 the zygote receives, from inside its namespace, only the signals it has
+    # handlers for: drop Python's SIGINT handler so student code cannot interrupt it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     server.preload()
     _not_dumpable()
     Zygote(control, limit).serve()

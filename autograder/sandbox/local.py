@@ -258,7 +258,7 @@ class LocalSandbox:
         scratch = None
         isolated = bwrap_works()
         if isolated:
-            inner = self._bwrap_args(config)
+            inner = self._bwrap_args(config, mode)
             cwd = "/"
         else:
             scratch = Path(tempfile.mkdtemp(prefix="autograder-scratch-"))
@@ -315,7 +315,7 @@ class LocalSandbox:
             scratch=scratch,
         )
 
-    def _bwrap_args(self, config: LaunchConfig) -> list[str]:
+    def _bwrap_args(self, config: LaunchConfig, mode: str = "single") -> list[str]:
         exe = bwrap_path()
         assert exe is not None
         args = [
@@ -352,6 +352,14 @@ class LocalSandbox:
             str(RUNTIME_MOUNT / RUNTIME_PACKAGE),
         ]
         args += _gpu_device_args(config)
+        if mode == "zygote":
+            # The zygote outlives submissions, so nothing long-lived in the sandbox may be
+            # reachable by student code: it runs as PID 1 itself (no bubblewrap init, which
+            # is dumpable and would run as the student's uid), where it is immune to
+            # signals it has no handler for and, being non-dumpable, to ptrace and
+            # /proc/1/mem. POSIX message queues get a mount of their own, so the zygote
+            # can list and remove them between submissions.
+            args += ["--as-pid-1", "--mqueue", "/dev/mqueue"]
         # bubblewrap's own root and /dev are writable tmpfs without a size cap: make them
         # read-only, leaving /dev/shm as a capped tmpfs (torch and multiprocessing use it).
         args += [

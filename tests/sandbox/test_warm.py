@@ -60,11 +60,12 @@ if os.fork() == 0:                      # a daemon that detaches and sleeps on
     os._exit(0)
 libc = ctypes.CDLL(None)
 shm_id = libc.shmget(0, 4096, 0o1600)    # IPC_PRIVATE segment, outlives its creator
-result = [os.getpid(), shm_id]
+mq = libc.mq_open(b"/stash", os.O_CREAT | os.O_RDWR, 0o600, None)  # so does a POSIX queue
+result = [os.getpid(), shm_id, mq]
 """
 
 LOOK = """
-import os, random, torch
+import ctypes, os, random, torch
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 result = {
     "tmp": sorted(os.listdir("/tmp")),
@@ -73,14 +74,16 @@ result = {
     "sysv": open("/proc/sysvipc/shm").read().splitlines()[1:],
     "draw": [random.random(), float(torch.rand(1))],
     "me": os.getpid(),
+    "mqueue": sorted(os.listdir("/dev/mqueue")),
+    "mq_open": ctypes.CDLL(None).mq_open(b"/stash", os.O_RDWR),
 }
 """
 
 
 def test_nothing_of_one_submission_reaches_the_next(warm: WarmSandbox) -> None:
     first = warm.start(CONFIG)
-    planted_pid, shm_id = run(first, PLANT, "result")
-    assert shm_id >= 0
+    planted_pid, shm_id, mq = run(first, PLANT, "result")
+    assert shm_id >= 0 and mq >= 0
     zygote_pid = warm._zygote.process.popen.pid if warm._zygote else None
     first.kill()
     second = warm.start(CONFIG)
@@ -91,8 +94,9 @@ def test_nothing_of_one_submission_reaches_the_next(warm: WarmSandbox) -> None:
     third.kill()
     assert "planted.py" not in seen["tmp"] and seen["shm"] == []
     assert seen["sysv"] == []
-    # Only the sandbox's init, the zygote and the runtime itself are left.
-    assert len(seen["pids"]) <= 3 and planted_pid not in seen["pids"]
+    assert seen["mqueue"] == [] and seen["mq_open"] == -1
+    # Only the zygote (the namespace's init) and the runtime itself are left.
+    assert seen["pids"] == [1, seen["me"]] and planted_pid not in seen["pids"]
     assert seen["me"] != planted_pid and zygote_pid is not None
     # Fresh forks of the same zygote, seeded the same way: the same draws.
     assert seen["draw"] == again["draw"]
@@ -116,9 +120,34 @@ def test_student_code_cannot_reach_into_the_zygote(warm: WarmSandbox) -> None:
     assert seen == {"mem": "PermissionError", "environ": "PermissionError"}
 
 
+def test_student_code_cannot_signal_or_trace_the_zygote(warm: WarmSandbox) -> None:
+    process = warm.start(CONFIG)
+    zygote = warm._zygote
+    attack = """
+    import ctypes, os, signal
+    libc = ctypes.CDLL(None, use_errno=True)
+    PTRACE_ATTACH = 16
+    traced = libc.ptrace(PTRACE_ATTACH, 1, None, None)
+    result = {"parent": os.getppid(), "ptrace": traced, "errno": ctypes.get_errno()}
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGSEGV, signal.SIGSTOP):
+        os.kill(1, sig)
+    """
+    seen = run(process, attack, "result")
+    process.kill()
+    assert seen["parent"] == 1 and seen["ptrace"] == -1, seen
+    assert seen["errno"] == 1, seen  # EPERM
+    assert zygote is not None and zygote.alive() and warm._zygote is zygote
+    after = warm.start(CONFIG)
+    assert run(after, "result = 41 + 1", "result") == 42
+    after.kill()
+    assert warm._zygote is zygote  # the same zygote served on
+
+
 def test_a_dead_zygote_is_replaced(warm: WarmSandbox) -> None:
     process = warm.start(CONFIG)
-    run(process, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
+    run(process, "result = 1", "result")
+    assert warm._zygote is not None
+    warm._zygote.kill()  # as if it had crashed
     process.kill()
     fresh = warm.start(CONFIG)
     assert run(fresh, "result = 41 + 1", "result") == 42
