@@ -9,13 +9,14 @@ test source leaks into feedback.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
+import queue
+import threading
 import time
 import types
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def test_seed(base: int, nodeid: str) -> int:
 class GradingPlugin:
     def __init__(
         self,
-        session: StudentSession,
+        session: StudentSession | None,
         spec: AssignmentSpec,
         reference: types.ModuleType | None,
     ) -> None:
@@ -48,9 +49,23 @@ class GradingPlugin:
         self.results: list[TestResult] = []
         self.collection_errors: list[str] = []
 
+    def bind(self, session: StudentSession | None) -> None:
+        """Grade `session` from now on (one plugin serves a whole batch)."""
+        self.session = session
+        self.results = []
+
+    def take_results(self) -> list[TestResult]:
+        results, self.results = self.results, []
+        return results
+
+    def _current(self) -> StudentSession:
+        if self.session is None:
+            raise RuntimeError("no submission is being graded")
+        return self.session
+
     @pytest.fixture
     def student(self) -> StudentProxy:
-        return StudentProxy(self.session)
+        return StudentProxy(self._current())
 
     @pytest.fixture
     def reference(self) -> types.ModuleType:
@@ -67,17 +82,18 @@ class GradingPlugin:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        session = self._current()
         seed = test_seed(self.spec.seed, item.nodeid)
         seed_everything(seed)
-        self.session.pending_seed = seed
+        session.pending_seed = seed
         question = self.spec.question_for_test(item.name)
-        self.session.forbid = list(question.forbid) if question else []
-        self.session.deadline = time.monotonic() + self.spec.limits.test_timeout
+        session.forbid = list(question.forbid) if question else []
+        session.deadline = time.monotonic() + self.spec.limits.test_timeout
         try:
             yield
         finally:
-            self.session.deadline = None
-            self.session.forbid = []
+            session.deadline = None
+            session.forbid = []
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(
@@ -136,55 +152,142 @@ def _failure(call: pytest.CallInfo[Any], when: str) -> tuple[Outcome, str]:
     return Outcome.FAILED, f"the check could not use the result ({type(exc).__name__}: {exc})"
 
 
-def run_tests(tests_dir: Path, plugin: GradingPlugin) -> list[TestResult]:
-    """Run every test file in `tests_dir` with pytest, in this process, quietly."""
-    args = [
-        str(tests_dir),
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-p",
-        "no:randomly",
-        # Plugins a grading run does not need; unraisableexception alone costs two full
-        # gc.collect() passes per run in a process that holds torch.
-        "-p",
-        "no:unraisableexception",
-        "-p",
-        "no:threadexception",
-        "-p",
-        "no:junitxml",
-        "-p",
-        "no:pastebin",
-        "-p",
-        "no:doctest",
-        "-p",
-        "no:stepwise",
-        # Log capture and warning capture wrap every test phase in handler juggling; tests
-        # neither log nor need warnings (ignored anyway), nor a debugger or fault dumps.
-        "-p",
-        "no:logging",
-        "-p",
-        "no:warnings",
-        "-p",
-        "no:faulthandler",
-        "-p",
-        "no:debugging",
-        "-p",
-        "no:setuponly",
-        "-p",
-        "no:setupplan",
-        "--assert=plain",
+PYTEST_ARGS = (
+    "-p",
+    "no:cacheprovider",
+    "-p",
+    "no:randomly",
+    # The terminal reporter: results come from our hooks, nothing is printed.
+    "-p",
+    "no:terminal",
+    # Plugins a grading run does not need; unraisableexception alone costs two full
+    # gc.collect() passes per run in a process that holds torch.
+    "-p",
+    "no:unraisableexception",
+    "-p",
+    "no:threadexception",
+    "-p",
+    "no:junitxml",
+    "-p",
+    "no:pastebin",
+    "-p",
+    "no:doctest",
+    "-p",
+    "no:stepwise",
+    # Log and warning capture wrap every test phase in handler juggling; tests neither log
+    # nor need warnings, nor a debugger or fault dumps.
+    "-p",
+    "no:logging",
+    "-p",
+    "no:warnings",
+    "-p",
+    "no:faulthandler",
+    "-p",
+    "no:debugging",
+    "-p",
+    "no:setuponly",
+    "-p",
+    "no:setupplan",
+    "--assert=plain",
+    # In-memory capture: fd capture makes temporary files and dup2s per test phase.
+    "--capture=sys",
+    "-c",
+    os.devnull,
+)
+
+
+@dataclass
+class _Job:
+    session: StudentSession
+    done: threading.Event = field(default_factory=threading.Event)
+    results: list[TestResult] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class TestRunner:
+    """Runs the tests in `tests_dir` for one submission after another, in ONE pytest session.
+
+    `pytest.main` per submission parses options, registers plugins and collects the tests
+    every time, which costs about as much as the checks themselves. Here pytest runs once,
+    in a thread of its own, and its run loop serves one submission per `run`: every test
+    with full setup and teardown, the last one tearing down session and module fixtures too,
+    so no fixture value of one submission reaches the next.
+    """
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    def __init__(
+        self, tests_dir: Path, spec: AssignmentSpec, reference: types.ModuleType | None
+    ) -> None:
+        self.tests_dir = tests_dir
+        self.plugin = GradingPlugin(None, spec, reference)
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._ended: BaseException | None = None
+
+    @property
+    def collection_errors(self) -> list[str]:
+        return self.plugin.collection_errors
+
+    def run(self, session: StudentSession) -> list[TestResult]:
+        """The results of every test against `session` (collection errors: see
+        `collection_errors`, which stay the same for every run)."""
+        if self._thread is None or not self._thread.is_alive():
+            self._start()
+        job = _Job(session)
+        self._jobs.put(job)
+        while not job.done.wait(0.5):
+            if self._thread is None or not self._thread.is_alive():
+                raise RuntimeError(f"pytest stopped while running {self.tests_dir}: {self._ended}")
+        if job.error is not None:
+            raise job.error
+        return job.results
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join(timeout=30)
+
+    def _start(self) -> None:
+        self.plugin.collection_errors.clear()
+        self._thread = threading.Thread(target=self._main, name="pytest", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        args = [str(self.tests_dir), *PYTEST_ARGS, "--rootdir", str(self.tests_dir)]
+        try:
+            code = pytest.main(args, plugins=[self.plugin, _Loop(self)])
+            self._ended = RuntimeError(f"pytest exited with {code!s}")
+        except BaseException as exc:  # reported to the waiting `run`
+            self._ended = exc
+
+
+class _Loop:
+    """pytest's run loop, replaced: it waits for submissions instead of running once."""
+
+    def __init__(self, runner: TestRunner) -> None:
+        self.runner = runner
+
+    def pytest_configure(self, config: pytest.Config) -> None:
         # Feedback comes from the exception itself (`_failure`); pytest's own traceback
         # rendering parses test sources and costs more than the checks.
-        "--tb=no",
-        "-c",
-        os.devnull,
-        "--rootdir",
-        str(tests_dir),
-        "-W",
-        "ignore",
-    ]
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        pytest.main(args, plugins=[plugin])
-    return plugin.results
+        config.option.tbstyle = "no"
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        plugin = self.runner.plugin
+        items = list(session.items)
+        while (job := self.runner._jobs.get()) is not None:
+            try:
+                plugin.bind(job.session)
+                if not plugin.collection_errors:
+                    for i, item in enumerate(items):
+                        following = items[i + 1] if i + 1 < len(items) else None
+                        item.config.hook.pytest_runtest_protocol(item=item, nextitem=following)
+                job.results = plugin.take_results()
+            except BaseException as exc:  # handed to the caller of `run`
+                job.error = exc
+            finally:
+                plugin.bind(None)
+                job.done.set()
+        return True

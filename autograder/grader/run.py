@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.course import Assignment
 from autograder.errors import CourseError, NotebookError, SandboxError
-from autograder.grader.plugin import GradingPlugin, run_tests
+from autograder.grader.plugin import TestRunner
 from autograder.grader.proxy import MissingName, StudentCodeError
 from autograder.grader.reference import load_reference
 from autograder.grader.scoring import score_code_questions
@@ -55,6 +55,7 @@ class Grader:
     reference: types.ModuleType | None
     config: LaunchConfig
     tests_dir: Path
+    _runner: TestRunner | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def hidden(
@@ -70,14 +71,13 @@ class Grader:
                 f"{assignment.folder / 'assignment.toml'}: no `answer` for {', '.join(missing)}; "
                 "add the answer key before grading"
             )
+        config = launch_config(assignment, gpu, gpu_memory_fraction)
+        # A warm sandbox starts importing torch while the reference loads here.
+        warm_up = getattr(sandbox, "warm_up", None)
+        if warm_up is not None:
+            warm_up(config)
         reference = load_reference(assignment.reference_folder, assignment.spec.seed)
-        return cls(
-            assignment,
-            sandbox,
-            reference,
-            launch_config(assignment, gpu, gpu_memory_fraction),
-            assignment.hidden_tests,
-        )
+        return cls(assignment, sandbox, reference, config, assignment.hidden_tests)
 
     @classmethod
     def public(cls, assignment: Assignment, sandbox: Sandbox, tests_dir: Path) -> Grader:
@@ -150,14 +150,21 @@ class Grader:
         return grade_answer(question, value)
 
     def _run_tests(self, session: StudentSession) -> list[TestResult]:
-        plugin = GradingPlugin(session, self.assignment.spec, self.reference)
-        tests = run_tests(self.tests_dir, plugin)
-        if plugin.collection_errors:
+        if self._runner is None:
+            self._runner = TestRunner(self.tests_dir, self.assignment.spec, self.reference)
+        tests = self._runner.run(session)
+        if self._runner.collection_errors:
             raise CourseError(
                 f"{self.tests_dir}: the tests could not be collected: "
-                + " | ".join(plugin.collection_errors)
+                + " | ".join(self._runner.collection_errors)
             )
         return tests
+
+    def close(self) -> None:
+        """End the pytest session this grader keeps between submissions."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
 
 
 def _read_answer(session: StudentSession, variable: str) -> object:

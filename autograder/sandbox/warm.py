@@ -127,6 +127,7 @@ class WarmSandbox:
             raise ValueError("the warm sandbox needs bubblewrap's pid namespace")
         self.base = base
         self._zygote: _Zygote | None = None
+        self._starting: tuple[LocalProcess, LaunchConfig] | None = None
         # Worker processes end through multiprocessing, which skips atexit: register both,
         # so the zygote's cgroup is removed when the worker exits.
         atexit.register(self.close)
@@ -169,17 +170,30 @@ class WarmSandbox:
             if self._zygote is zygote:
                 self._zygote = None
 
+    def warm_up(self, config: LaunchConfig) -> None:
+        """Start the zygote now, without waiting: it imports torch while the caller goes on
+        (e.g. loads the reference); the first `start` waits for it."""
+        if self._zygote is None and self._starting is None:
+            self._starting = (self.base.start(config, mode="zygote"), config)
+
     def close(self) -> None:
         if self._zygote is not None:
             self._zygote.kill()
             self._zygote = None
+        if self._starting is not None:
+            self._starting[0].kill()
+            self._starting = None
 
     def _ready_zygote(self, config: LaunchConfig) -> _Zygote:
         current = self._zygote
         if current is not None and current.alive() and current.config == config:
             return current
+        starting, self._starting = self._starting, None
         self.close()
-        process = self.base.start(config, mode="zygote")
+        if starting is not None and (starting[1] != config or not starting[0].alive()):
+            starting[0].kill()
+            starting = None
+        process = starting[0] if starting is not None else self.base.start(config, mode="zygote")
         try:
             ready, _ = wire.recv_frame(
                 process.sock, config.message_bytes, time.monotonic() + STARTUP_TIMEOUT

@@ -169,3 +169,24 @@ def test_the_zygote_refuses_to_run_outside_a_pid_namespace() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.stdout.strip() == "refused", done.stdout + done.stderr
+
+
+def test_warm_up_starts_the_zygote_ahead_and_start_uses_it(warm: WarmSandbox) -> None:
+    warm.warm_up(CONFIG)
+    assert warm._starting is not None and warm._zygote is None
+    pending = warm._starting[0]
+    process = warm.start(CONFIG)
+    assert warm._zygote is not None and warm._zygote.process is pending
+    assert run(process, "result = 6 * 7", "result") == 42
+    process.kill()
+    warm.warm_up(CONFIG)  # already warm: nothing new is started
+    assert warm._starting is None
+
+
+def test_a_warm_up_for_other_limits_is_discarded(warm: WarmSandbox) -> None:
+    warm.warm_up(LaunchConfig(memory_mb=512, max_processes=32, scratch_mb=32))
+    pending = warm._starting[0] if warm._starting else None
+    process = warm.start(CONFIG)
+    assert pending is not None and not pending.alive()
+    assert run(process, "result = 1", "result") == 1
+    process.kill()
