@@ -50,6 +50,7 @@ class StudentSession:
     ) -> None:
         self.sandbox = sandbox
         self.cells = cells
+        self._cell_indices = {c["index"] for c in cells}
         self.config = config
         self.limits = limits
         self.seed_value = seed
@@ -161,6 +162,9 @@ class StudentSession:
             self.neutralised = [str(n)[:200] for n in neutralised[:50]]
         return True
 
+    def _is_cell(self, index: Any) -> bool:
+        return type(index) is int and index in self._cell_indices
+
     def _blame(self, pending: _Pending, what: str) -> None:
         index = pending.index
         if index is None:
@@ -173,7 +177,8 @@ class StudentSession:
         if not isinstance(record, dict):
             return
         index = record.get("index")
-        if type(index) is not int or index in self.cell_records:
+        # The runtime may be lying: only a cell the notebook has can be blamed.
+        if not self._is_cell(index) or index in self.cell_records:
             return
         self.cell_records[index] = CellRecord(
             index=index,
@@ -197,7 +202,7 @@ class StudentSession:
                 return message
             if pending is not None and message.get("event") == "cell":
                 index = message.get("index")
-                pending.index = index if type(index) is int else None
+                pending.index = index if self._is_cell(index) else None
 
     def request(self, message: dict[str, Any], blobs: list[bytes], what: str) -> Any:
         """Send one request and return the decoded value, or raise the student's fault."""

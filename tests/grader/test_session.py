@@ -335,6 +335,9 @@ def test_cell_records_from_the_runtime_are_sanitised() -> None:
             {"index": "1", "error": "bad index"},
             "not a record",
             {"index": 2, "error": "bad \ud800 text"},
+            {"index": 2**70, "error": "no such cell (SQLite cannot even store the number)"},
+            {"index": -1, "error": "no such cell"},
+            {"index": 99, "error": "no such cell"},
         ]
         send(sock, {"ok": True, "value": None, "cells": records, "neutralised": ["!ls"] * 100})
 
