@@ -5,16 +5,22 @@ The `course-grade` verb's library side. A weights file (TOML) names the parts:
     [weights]
     perceptron  = 0.1
     backprop    = 0.4
-    competition = 0.5
-
-    [competition]               # optional: the competition's scores, until the
-    csv = "competition.csv"     # competition feature exists (student_id,score; the
-    max_score = 100             # path is relative to this file; max_score default 1)
+    digits      = 0.5           # a competition of the course (competitions/digits/)
 
 Each assignment counts with its final score (after late penalties) over its maximum;
-a student without a submission has 0 there. `competition` is read from the CSV (a
-student not in it has 0). The final grade is the weighted mean, in percent: weights
-need not sum to 1, they are divided by their sum.
+a student without a submission has 0 there. A competition counts with its grade
+(`autograder compete grades`: the private leaderboard mapped to a percentage, the same
+for every member of a team), once it has closed.
+
+A part named `competition` takes its scores from the `[competition]` table:
+
+    [competition]
+    name = "digits"             # the course's competition (default: its only one), or
+    csv = "competition.csv"     # scores from a CSV: student_id,score (the path is
+    max_score = 100             # relative to this file; max_score default 1)
+
+(a student not in the CSV has 0). The final grade is the weighted mean, in percent:
+weights need not sum to 1, they are divided by their sum.
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ from __future__ import annotations
 import csv
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from autograder.competition import compete
+from autograder.competition.spec import competition_names
 from autograder.course import Course
 from autograder.errors import AutograderError
 from autograder.gradebook import Gradebook, StoredResult
@@ -40,6 +50,7 @@ class Weights:
     parts: dict[str, float]  # name -> weight, in file order
     competition_csv: Path | None = None
     competition_max: float = 1.0
+    competition_name: str | None = None  # `[competition] name`: a competition of the course
 
     @property
     def total(self) -> float:
@@ -85,13 +96,21 @@ def load_weights(path: Path) -> Weights:
         raise AutograderError(f"{path}: all weights are 0; give at least one a weight")
     comp = data.get(COMPETITION, {})
     if not isinstance(comp, dict):
-        raise AutograderError(f"{path}: [competition] must be a table (csv, max_score)")
+        raise AutograderError(f"{path}: [competition] must be a table (name, or csv, max_score)")
     csv_path = comp.get("csv")
+    name = comp.get("name")
+    if name is not None and (not isinstance(name, str) or csv_path is not None):
+        raise AutograderError(
+            f'{path}: [competition] takes either name = "<competition>" or csv = "<file>"'
+        )
     max_score = comp.get("max_score", 1.0)
     if isinstance(max_score, bool) or not isinstance(max_score, int | float) or max_score <= 0:
         raise AutograderError(f"{path}: competition max_score must be a number > 0")
     return Weights(
-        parts, (path.parent / csv_path) if isinstance(csv_path, str) else None, float(max_score)
+        parts,
+        (path.parent / csv_path) if isinstance(csv_path, str) else None,
+        float(max_score),
+        name,
     )
 
 
@@ -127,17 +146,26 @@ def course_grade(
     out: Path,
     roster_path: Path | None = None,
     competition_path: Path | None = None,
+    now: datetime | None = None,
 ) -> CourseGrades:
-    """Write the final grade of every student to `out` (CSV) and return the grades."""
+    """Write the final grade of every student to `out` (CSV) and return the grades.
+
+    `now` (default: the current time) decides whether the course's competitions have
+    closed; their grades exist only then."""
     weights = load_weights(weights_path)
     roster = find_roster(course.root, roster_path)
     known = set(course.assignment_names())
-    unknown = [p for p in weights.parts if p not in known and p != COMPETITION]
+    competitions = set(competition_names(course.root))
+    unknown = [
+        p for p in weights.parts if p not in known and p not in competitions and p != COMPETITION
+    ]
     if unknown:
         raise AutograderError(
             f"{weights_path}: {', '.join(unknown)} is no assignment of this course "
-            f"(assignments: {', '.join(sorted(known)) or 'none'}; `competition` reads a CSV)"
+            f"(assignments: {', '.join(sorted(known)) or 'none'}; competitions: "
+            f"{', '.join(sorted(competitions)) or 'none'}; `competition` reads a CSV)"
         )
+    moment = now or datetime.now(UTC)
     grades: dict[str, StudentGrade] = {}
 
     def student(sid: str) -> StudentGrade:
@@ -151,15 +179,25 @@ def course_grade(
     for name, rows in current.items():
         for row in rows:
             _add_assignment(student(row.result.student_id), name, row)
-    if COMPETITION in weights.parts:
+    for part in weights.parts:
+        if part in competitions and part not in known:
+            _add_competition(course, part, part, roster, moment, student)
+    if COMPETITION in weights.parts and COMPETITION not in known | competitions:
         source = competition_path or weights.competition_csv
-        if source is None:
+        name = weights.competition_name
+        if source is None and name is None and len(competitions) == 1:
+            name = next(iter(competitions))
+        if source is not None:
+            for sid, share in read_competition(source, weights.competition_max).items():
+                student(sid).shares[COMPETITION] = share
+        elif name is not None:
+            _add_competition(course, COMPETITION, name, roster, moment, student)
+        else:
             raise AutograderError(
                 f"{weights_path}: `competition` has a weight but no scores; add "
-                '[competition] csv = "scores.csv" or pass --competition FILE'
+                '[competition] name = "<competition>" (a folder of competitions/) or '
+                'csv = "scores.csv", or pass --competition FILE'
             )
-        for sid, share in read_competition(source, weights.competition_max).items():
-            student(sid).shares[COMPETITION] = share
     for g in grades.values():
         missing = [p for p in weights.parts if p not in g.shares]
         if missing:
@@ -169,6 +207,25 @@ def course_grade(
     ordered = sorted(grades.values(), key=lambda g: g.student_id)
     _write(out, weights, ordered, roster)
     return CourseGrades(weights, ordered, out)
+
+
+def _add_competition(
+    course: Course,
+    part: str,
+    name: str,
+    roster: Roster | None,
+    now: datetime,
+    student: Callable[[str], StudentGrade],
+) -> None:
+    """The grades of competition `name` as the shares of weight `part` (every roster
+    student has one: the team's, or the competition's grade for no submission)."""
+    ctx = compete.open_competition(course, name, roster)
+    _, grades = compete.grades(ctx, now)
+    for g in grades:
+        grade = student(g.student_id)
+        grade.shares[part] = g.percent / 100
+        if g.note:
+            grade.notes.append(f"{part}: {g.note}")
 
 
 def _add_assignment(grade: StudentGrade, name: str, row: StoredResult) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rich.markup import escape
+
 # C0 and C1 controls and DEL, but not tab and newline, which layout uses.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -31,3 +33,8 @@ def _escape_surrogate(m: re.Match[str]) -> str:
     code = ord(m[0])
     # U+DC80..U+DCFF stand for the bytes 0x80..0xFF that surrogateescape could not decode.
     return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+
+def safe(text: str) -> str:
+    """Text for rich markup: its brackets escaped, control characters shown, not sent."""
+    return escape(printable(text))

@@ -1,19 +1,23 @@
-"""The combined course grade: weights, normalisation, missing work and the competition CSV."""
+"""The combined course grade: weights, normalisation, missing work, the competition CSV and
+the grades of the course's competitions."""
 
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from autograder.cli import app
+from autograder.competition import compete
 from autograder.course import Course
 from autograder.course_grade import course_grade, load_weights
 from autograder.errors import AutograderError
 from autograder.gradebook import Gradebook
 from autograder.results import QuestionResult, Status, SubmissionResult
+from autograder.roster import load_roster
 
 
 def spec(name: str, points: int) -> str:
@@ -126,3 +130,57 @@ def test_cli(course: Course, tmp_path: Path) -> None:
     assert done.exit_code == 0, done.output
     assert "Wrote the final grades of 3 students" in done.output  # dee: backprop only
     assert read(out)["ann"]["final_percent"] == "75.00"
+
+
+# --------------------------------------------------------------------------- the competition
+COMPETITION_SPEC = """name = "digits"
+metric = "accuracy"
+target_columns = ["label"]
+opens = 2026-01-05T09:00:00+00:00
+closes = 2026-01-20T18:00:00+00:00
+"""
+AFTER_CLOSING = datetime(2026, 1, 21, tzinfo=UTC)
+
+
+def add_competition(course: Course, tmp_path: Path) -> None:
+    """Competition `digits`, closed: ann is first (private 1.0), ben second (0.5), cy absent.
+    The roster has no team column: everyone competes alone."""
+    folder = course.root / "competitions" / "digits"
+    folder.mkdir(parents=True)
+    (folder / "competition.toml").write_text(COMPETITION_SPEC)
+    (folder / "solution.csv").write_text(
+        "id,label,Usage\n1,a,Public\n2,b,Public\n3,a,Private\n4,b,Private\n"
+    )
+    ctx = compete.open_competition(course, "digits", load_roster(course.root / "roster.csv"))
+    for student, labels in (("ann", "abab"), ("ben", "abaa")):
+        path = tmp_path / f"{student}.csv"
+        path.write_text("id,label\n" + "".join(f"{i},{v}\n" for i, v in enumerate(labels, 1)))
+        moment = datetime(2026, 1, 6, tzinfo=UTC)
+        assert compete.submit_file(ctx, path, student, clock=lambda m=moment: m).scored
+
+
+def test_competition_grades_feed_the_course_grade(course: Course, tmp_path: Path) -> None:
+    add_competition(course, tmp_path)
+    weights = weights_file(tmp_path, "[weights]\nperceptron = 0.5\ndigits = 0.5\n")
+    done = course_grade(course, weights, tmp_path / "f.csv", now=AFTER_CLOSING)
+    rows = read(done.out)
+    # By rank (the default): 1st of 2 teams 100%, 2nd 50%, no submission 0%.
+    got = [(s, rows[s]["digits_percent"], rows[s]["final_percent"]) for s in ("ann", "ben", "cy")]
+    assert got == [("ann", "100.00", "100.00"), ("ben", "50.00", "45.00"), ("cy", "0.00", "0.00")]
+    assert "digits: no scored submission" in rows["cy"]["notes"]
+    # The part named `competition` takes the course's only competition, or the one named.
+    for text in ("[weights]\ncompetition = 1\n",
+                 '[weights]\ncompetition = 1\n[competition]\nname = "digits"\n'):
+        rows = read(course_grade(course, weights_file(tmp_path, text), tmp_path / "g.csv",
+                                 now=AFTER_CLOSING).out)
+        assert rows["ben"]["competition_percent"] == "50.00"
+
+
+def test_an_open_competition_has_no_grades_yet(course: Course, tmp_path: Path) -> None:
+    add_competition(course, tmp_path)
+    weights = weights_file(tmp_path, "[weights]\nperceptron = 0.5\ndigits = 0.5\n")
+    with pytest.raises(AutograderError, match="digits is open until 2026-01-20T18:00:00"):
+        course_grade(course, weights, tmp_path / "f.csv", now=datetime(2026, 1, 10, tzinfo=UTC))
+    with pytest.raises(AutograderError, match="either name"):
+        load_weights(weights_file(tmp_path, '[weights]\ncompetition = 1\n[competition]\n'
+                                  'name = "digits"\ncsv = "x.csv"\n'))

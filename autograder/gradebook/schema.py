@@ -13,7 +13,7 @@ from pathlib import Path
 
 from autograder.errors import GradebookError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A writer waits this long for another writer (e.g. `report` reading while `grade` writes
 # never blocks in WAL mode; two writers do, briefly).
@@ -182,9 +182,42 @@ _V2 = (
     "CREATE INDEX score_changes_by_student ON score_changes (assignment, student_id, id)",
 )
 
+# Version 3: the in-class competition (`autograder/competition/`). Every file a team
+# handed in, accepted or not, with its content, hash, the time the autograder received it
+# (never a time from the file) and its public and private scores; `selected` marks the
+# team's final selection. Only new tables: nothing older is touched.
+_V3 = (
+    """
+    CREATE TABLE competition_submissions (
+        id            INTEGER PRIMARY KEY,
+        competition   TEXT NOT NULL,
+        team          TEXT NOT NULL,
+        submitted_by  TEXT NOT NULL DEFAULT '',
+        kind          TEXT NOT NULL CHECK (kind IN ('csv', 'code')),
+        filename      TEXT NOT NULL,
+        content       BLOB NOT NULL,
+        content_hash  TEXT NOT NULL,
+        predictions   TEXT,
+        status        TEXT NOT NULL CHECK (status IN ('scored', 'rejected')),
+        message       TEXT NOT NULL DEFAULT '',
+        public_score  REAL,
+        private_score REAL,
+        solution_hash TEXT NOT NULL DEFAULT '',
+        submitted_at  TEXT NOT NULL,
+        selected      INTEGER NOT NULL DEFAULT 0 CHECK (selected IN (0, 1)),
+        CHECK (status = 'rejected' OR (public_score IS NOT NULL AND private_score IS NOT NULL)),
+        CHECK (status = 'scored' OR selected = 0)
+    )
+    """,
+    """
+    CREATE INDEX competition_submissions_by_team
+        ON competition_submissions (competition, team, submitted_at, id)
+    """,
+)
+
 # MIGRATIONS[v] turns a version v-1 gradebook into version v (0 = empty file).
 # Add a tuple here, never edit an old one: gradebooks in the field were built by them.
-MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2}
+MIGRATIONS: dict[int, tuple[str, ...]] = {1: _V1, 2: _V2, 3: _V3}
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -47,7 +47,7 @@ def test_version_1_is_migrated_without_loss(tmp_path: Path) -> None:
     with Gradebook.open(path) as book:
         [current] = book.current("hw1")
         history = book.history("hw1", "alice")
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION >= 2  # migrated through version 2 to the newest
     assert [s.attempt_id for s in history] == [1, 2]
     result = current.result
     assert result.content_hash == "h2" and result.score == 3
@@ -60,10 +60,10 @@ def test_version_1_is_migrated_without_loss(tmp_path: Path) -> None:
     # New columns take their neutral values.
     assert (result.submitted_at, result.late_minutes, result.penalty_percent) == (None, 0, 0)
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA foreign_key_check").fetchall() == []
         meta = dict(raw.execute("SELECT key, value FROM meta").fetchall())
-        assert meta["schema_version"] == "2"
+        assert meta["schema_version"] == str(SCHEMA_VERSION)
         # The indexes came back with the rebuilt table.
         names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='index'")}
         assert {"attempts_one_current", "attempts_by_student"} <= names
@@ -107,3 +107,30 @@ def test_failed_migration_leaves_version_1(tmp_path: Path, monkeypatch: pytest.M
         assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
         assert raw.execute("SELECT count(*) FROM attempts").fetchone()[0] == 2
         assert raw.execute("SELECT count(*) FROM question_scores").fetchone()[0] == 3
+
+
+def test_version_2_gains_the_competition_table(tmp_path: Path) -> None:
+    """Version 3 only adds the competition's table: a version 2 gradebook keeps every row."""
+    path = tmp_path / "gradebook.db"
+    make_v1(path)
+    with Gradebook.open(path):
+        pass
+    with sqlite3.connect(path) as raw:  # back to exactly what version 2 wrote
+        raw.execute("DROP TABLE competition_submissions")
+        raw.execute("PRAGMA user_version = 2")
+    with Gradebook.open(path) as book:
+        assert [s.attempt_id for s in book.history("hw1", "alice")] == [1, 2]
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+        raw.execute(
+            "INSERT INTO competition_submissions (competition, team, kind, filename, content,"
+            " content_hash, status, public_score, private_score, submitted_at) VALUES"
+            " ('digits', 'owls', 'csv', 'a.csv', x'00', 'h', 'scored', 0.9, 0.8,"
+            " '2026-11-03T09:00:00.000000+00:00')"
+        )
+        with pytest.raises(sqlite3.IntegrityError):  # a rejected file cannot be selected
+            raw.execute(
+                "INSERT INTO competition_submissions (competition, team, kind, filename, content,"
+                " content_hash, status, submitted_at, selected) VALUES ('digits', 'owls', 'csv',"
+                " 'b.csv', x'00', 'h', 'rejected', '2026-11-03T09:00:00.000000+00:00', 1)"
+            )
