@@ -208,8 +208,11 @@ def seed(value: Any) -> None:
             torch.default_generator.manual_seed(value)
 
 
-def preload() -> None:
-    """Import what notebooks import anyway, so seeding covers them and timing is fair."""
+def preload(gpu: bool = True) -> None:
+    """Import what notebooks import anyway, so seeding covers them and timing is fair.
+
+    `gpu=False` leaves CUDA untouched: the warm zygote forks runtimes, and CUDA initialised
+    before a fork cannot be used after it; each forked runtime calls `prepare_gpu`."""
     for name in ("numpy", "torch"):
         with contextlib.suppress(ImportError):
             __import__(name)
@@ -219,11 +222,16 @@ def preload() -> None:
         torch.set_num_threads(threads)
         with contextlib.suppress(RuntimeError):
             torch.set_num_interop_threads(threads)
-        _cap_gpu_memory(torch)
+        if gpu:
+            prepare_gpu()
 
 
-def _cap_gpu_memory(torch: Any) -> None:
+def prepare_gpu() -> None:
+    """Apply the sandbox's GPU memory share, if it has a GPU (this initialises CUDA)."""
+    torch = sys.modules.get("torch")
     fraction = os.environ.get("AUTOGRADER_GPU_MEMORY_FRACTION")
-    if fraction and torch.cuda.is_available():
+    if torch is None or not fraction:
+        return
+    if torch.cuda.is_available():
         # Cooperative only: a hostile notebook can undo it; hard isolation needs MIG.
         torch.cuda.set_per_process_memory_fraction(float(fraction))

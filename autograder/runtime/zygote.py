@@ -185,6 +185,7 @@ class Zygote:
                 _close_inherited(child_end.fileno())
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                server.prepare_gpu()
                 server.Runtime(child_end, self.limit).serve()
             finally:
                 os._exit(0)
@@ -211,6 +212,6 @@ def main(control: socket.socket, limit: int) -> None:
     # As PID 1 the zygote receives, from inside its namespace, only the signals it has
     # handlers for: drop Python's SIGINT handler so student code cannot interrupt it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    server.preload()
+    server.preload(gpu=False)  # CUDA must first be touched after the fork, in the child
     _not_dumpable()
     Zygote(control, limit).serve()

@@ -5,6 +5,9 @@
 2. A sandbox started without a GPU sees none.
 3. K sandboxes share one GPU at once, each with a cooperative memory cap of 1/K
    (torch.cuda.set_per_process_memory_fraction); prints wall times and memory seen.
+4. The warm pool (the default of `grade`) on the GPU: a zygote that imported torch but
+   never touched CUDA forks a runtime per submission, each initialising CUDA itself, with
+   the 1/2 memory share applied after the fork; three submissions in a row.
 
     python bench/gpu/check_gpu.py [--k 4]
 """
@@ -27,6 +30,7 @@ from autograder.grader.session import StudentSession
 from autograder.notebook import read_notebook
 from autograder.sandbox import LocalSandbox
 from autograder.sandbox.local import bwrap_works, cgroups_work
+from autograder.sandbox.warm import WarmSandbox
 
 SPEC = """\
 name = "cuda_demo"
@@ -165,6 +169,24 @@ def main() -> None:
             jobs = [pool.submit(grade_shared, str(course.root), i, args.k) for i in range(args.k)]
             print("\n".join(sorted(j.result() for j in jobs)))
         print(f"    all {args.k} done in {time.monotonic() - start:.2f} s wall")
+
+        print("\n[4] warm pool on GPU 0 (zygote + fork per submission), memory share 1/2")
+        warm = WarmSandbox(LocalSandbox(mask=(course.root,)))
+        warm_grader = Grader.hidden(assignment, warm, gpu="0", gpu_memory_fraction=0.5)
+        for i in range(3):
+            t0 = time.monotonic()
+            r = warm_grader.grade(f"warm{i}", notebook_path, "h")
+            failed = [
+                f"{t.test_id}: {t.message[:160]}" for t in r.tests if t.outcome.value != "passed"
+            ]
+            print(
+                f"    submission {i}: {r.score}/{r.max_score} {r.status.value} "
+                f"in {time.monotonic() - t0:.2f} s {failed or ''}"
+            )
+            for c in r.cells:
+                print(f"      cell {c.index}: {c.error}")
+        print(f"    device_report={device_report(warm_grader, notebook_path)}")
+        warm.close()
 
 
 def device_report(grader: Grader, path: Path) -> object:
