@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,8 +24,9 @@ from autograder import manual as manual_verb
 from autograder import publish as publish_verb
 from autograder import report as report_verb
 from autograder import scaffold
+from autograder.cli_compete import compete_app
 from autograder.course import Course
-from autograder.display import printable
+from autograder.display import safe
 from autograder.errors import AutograderError, ExitCode
 from autograder.export import FORMATS
 from autograder.mutation import (
@@ -47,11 +47,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-
-def safe(text: str) -> str:
-    """Text for rich markup: its brackets escaped, control characters shown, not sent."""
-    return escape(printable(text))
 
 
 CourseOpt = Annotated[Path, typer.Option("--course", help="The course folder.", file_okay=False)]
@@ -268,14 +263,30 @@ def grade(
         ),
     ] = True,
     roster: RosterOpt = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Where the graders run: local (this machine) or ray (a Ray cluster; "
+            "pip install 'autograder\\[ray]')."  # "\\[": a bracket, not rich markup
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="--backend ray: the cluster, HOST:PORT, ray://HOST:10001 or auto "
+            "(default: RAY_ADDRESS, else auto)."
+        ),
+    ] = None,
 ) -> None:
     """Grade every submission under PATHS into the course gradebook.
 
     PATHS may be Moodle or Canvas submission downloads (zips); the roster maps their
-    students to student ids."""
+    students to student ids. With --backend ray, --jobs is the number of graders on the
+    cluster."""
     c = _course(course)
     class_roster = find_roster(c.root, roster)
-    _warn_isolation(sandbox, c)
+    if backend != "ray":  # on a cluster, the nodes' sandboxes are reported after the batch
+        _warn_isolation(sandbox, c)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -302,8 +313,15 @@ def grade(
             warm=warm,
             progress=progress,
             roster=class_roster,
+            backend=backend,
+            address=address,
         )
     _print_summary(summary)
+    if backend == "ray":
+        for gap in summary.warnings:
+            err.print(f"[bold red]WARNING: sandbox isolation incomplete on[/] {safe(gap)}")
+    for note in summary.notes:
+        out.print(f"[yellow]{safe(note)}[/]")
     if summary.count(Status.ERROR) or summary.count(Status.TIMEOUT):
         raise typer.Exit(ExitCode.SUBMISSIONS_FAILED)
 
@@ -539,6 +557,7 @@ def course_grade(
 
 image_app = typer.Typer(no_args_is_help=True, help="The Docker sandbox image.")
 app.add_typer(image_app, name="image")
+app.add_typer(compete_app, name="compete")
 
 
 @image_app.command("build")

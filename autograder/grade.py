@@ -4,10 +4,14 @@ Workers (one process each) build a `Grader` once (reference loaded, torch import
 and grade one submission per task; this process is the gradebook's only writer and
 commits each result as it arrives, so a crash or kill loses at most the submissions
 in flight, and a rerun resumes where the last one stopped (same content hash: skip).
+With `backend="ray"` the workers are Ray actors on a cluster (`backends/ray.py`); the
+results come back here and are committed the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import multiprocessing
 import subprocess
 import tempfile
@@ -20,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from autograder import deadline
+from autograder.backends import BACKENDS, Outcome, Outcomes, WorkerCrashed
+from autograder.backends.ray import RayBackend
 from autograder.course import Assignment, Course
 from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.gradebook import Gradebook, batch_lock
@@ -48,6 +54,7 @@ class BatchSummary:
     sandbox: str = ""
     isolation: str = ""
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # where it ran, lost nodes (Ray)
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status is status)
@@ -91,6 +98,7 @@ def with_timeout(assignment: Assignment, timeout: float | None) -> Assignment:
 # --------------------------------------------------------------------------- workers
 _worker: Grader | None = None
 _worker_error: AutograderError | None = None
+_started: Any = None  # where a worker says which submission it starts (crash attribution)
 
 
 @dataclass(frozen=True)
@@ -115,16 +123,25 @@ def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
     return [d for d in devices for _ in range(per_gpu)]
 
 
-def _init_worker(course_root: str, name: str, options: WorkerOptions, slots: Any) -> None:
-    global _worker, _worker_error
+def build_grader(options: WorkerOptions, course_root: Path, name: str, gpu: str | None) -> Grader:
+    """A worker's Grader (a pool process here, or a Ray actor on a node's copy of the
+    assignment): its sandboxes see `gpu` only, a 1/per_gpu share of it when shared."""
+    course = Course.at(course_root)
+    assignment = with_timeout(course.assignment(name), options.timeout)
+    fraction = 1 / options.per_gpu if gpu is not None and options.per_gpu > 1 else None
+    box = make_sandbox(options.sandbox, course, warm=options.warm)
+    return Grader.hidden(assignment, box, gpu=gpu, gpu_memory_fraction=fraction)
+
+
+def _init_worker(
+    course_root: str, name: str, options: WorkerOptions, slots: Any, started: Any = None
+) -> None:
+    global _worker, _worker_error, _started
+    _started = started
     try:
-        course = Course.at(Path(course_root))
-        assignment = with_timeout(course.assignment(name), options.timeout)
         # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
         gpu = slots.get_nowait() if slots is not None else None
-        fraction = 1 / options.per_gpu if gpu is not None and options.per_gpu > 1 else None
-        box = make_sandbox(options.sandbox, course, warm=options.warm)
-        _worker = Grader.hidden(assignment, box, gpu=gpu, gpu_memory_fraction=fraction)
+        _worker = build_grader(options, Path(course_root), name, gpu)
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -134,6 +151,8 @@ def _grade_in_worker(student_id: str, path: str, content_hash: str) -> Submissio
     if _worker_error is not None:
         raise _worker_error
     assert _worker is not None, "worker not initialised"
+    if _started is not None:
+        _started.put(student_id)  # a SimpleQueue: written before the grading can crash us
     return _worker.grade(student_id, Path(path), content_hash)
 
 
@@ -190,22 +209,31 @@ def grade(
     warm: bool = True,
     progress: Progress | None = None,
     roster: Roster | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> BatchSummary:
     """Grade every submission under `paths`; results are committed one by one.
 
     `roster` maps the students of LMS downloads (Moodle, Canvas zips) to student ids.
     Each result gets its submission time and late penalty (the spec's `[deadline]`) and
     the status `pending` while a question waits for manual grading.
+    `backend="ray"` grades on the Ray cluster at `address` with `jobs` grader actors.
     """
+    if backend not in BACKENDS:
+        raise AutograderError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    cluster = RayBackend(address, jobs, gpus, per_gpu) if backend == "ray" else None
     assignment = with_timeout(course.assignment(assignment_name), timeout)
     spec = assignment.spec
     sandbox = resolve_sandbox(sandbox)
-    slots = gpu_slots(gpus, per_gpu)
+    slots = gpu_slots(gpus, per_gpu) if cluster is None else []
     if slots and jobs > len(slots):
         jobs = len(slots)  # never more sandboxes on a GPU than --per-gpu allows
-    box = make_sandbox(sandbox, course, warm=warm)
-    summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
-    summary.warnings = box.missing()
+    if cluster is None:
+        box = make_sandbox(sandbox, course, warm=warm)
+        summary = BatchSummary(sandbox=sandbox, isolation=box.isolation())
+        summary.warnings = box.missing()
+    else:  # the nodes report their sandboxes' isolation once their graders are ready
+        summary = BatchSummary(sandbox=sandbox)
     started = time.monotonic()
     with (
         batch_lock(course.gradebook),
@@ -240,9 +268,36 @@ def grade(
                 progress(done, summary.total, result)
 
         options = WorkerOptions(sandbox, timeout, per_gpu, warm)
-        _run_pool(course, assignment, options, slots, jobs, todo, commit)
+        if cluster is None:
+            outcomes = _pool_outcomes(course, assignment, options, slots, jobs, todo)
+        else:
+            build = functools.partial(build_grader, options)
+            outcomes = cluster.outcomes(assignment, build, todo, MAX_WORKER_CRASHES)
+        try:
+            with contextlib.closing(outcomes):  # a stopped batch stops its workers
+                for sub, outcome in outcomes:
+                    commit(_outcome_result(spec, sub, sandbox, outcome))
+        finally:
+            if cluster is not None:
+                idle = "no grader was needed" if not todo else "no Ray grader started"
+                summary.isolation = cluster.isolation or f"not reported: {idle}"
+                summary.warnings, summary.notes = cluster.gaps, cluster.notes
     summary.wall_s = time.monotonic() - started
     return summary
+
+
+def _outcome_result(
+    spec: AssignmentSpec, sub: Submission, sandbox: str, outcome: Outcome
+) -> SubmissionResult:
+    """The result to commit for a backend's outcome; raises when the batch must stop."""
+    if isinstance(outcome, SubmissionResult):
+        return outcome
+    if isinstance(outcome, WorkerCrashed):
+        return _crashed(spec, sub, sandbox)
+    if isinstance(outcome, (CourseError, SandboxError)):
+        # The course or the machine is broken: every submission would fail.
+        raise type(outcome)(f"while grading {sub.path}: {outcome}") from None
+    return _internal_error(spec, sub, sandbox, outcome)
 
 
 def _settle(spec: AssignmentSpec, sub: Submission | None, result: SubmissionResult) -> None:
@@ -254,32 +309,39 @@ def _settle(spec: AssignmentSpec, sub: Submission | None, result: SubmissionResu
     result.status = settled_status(result.status, result.questions)
 
 
-def _run_pool(
+def _pool_outcomes(
     course: Course,
     assignment: Assignment,
     options: WorkerOptions,
     slots: list[str],
     jobs: int,
     todo: list[Submission],
-    commit: Callable[[SubmissionResult], None],
-) -> None:
-    sandbox = options.sandbox
+) -> Outcomes:
+    """This machine's backend: worker processes, a new pool after one broke (see `backends`).
+
+    When a worker dies, the pool fails every submission not yet finished, including those
+    queued behind it. Only those a worker had started are suspects: each is then graded
+    alone in a pool of one, where a crash is its own; after `MAX_WORKER_CRASHES` of its
+    own it is recorded as crashed. The others go on in parallel, uncharged.
+    """
+    context = multiprocessing.get_context("spawn")
     crashes: dict[str, int] = {}
-    pending = list(todo)
-    while pending:
-        context = multiprocessing.get_context("spawn")
-        queue = None
-        if slots:
-            queue = context.Queue()
-            for slot in slots:
-                queue.put(slot)
-        pool = ProcessPoolExecutor(
-            max_workers=max(1, min(jobs, len(pending))),
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(str(course.root), assignment.name, options, queue),
-        )
-        retry: list[Submission] = []
+    pending, suspects = list(todo), []
+    while pending or suspects:
+        if suspects:
+            sub = suspects.pop(0)
+            outcome = _grade_alone(context, course, assignment, options, slots, sub)
+            if outcome is None:  # its own crash
+                crashes[sub.student_id] = crashes.get(sub.student_id, 0) + 1
+                if crashes[sub.student_id] < MAX_WORKER_CRASHES:
+                    suspects.insert(0, sub)
+                    continue
+                outcome = WorkerCrashed()
+            yield sub, outcome
+            continue
+        started = context.SimpleQueue()
+        pool = _new_pool(context, course, assignment, options, slots, len(pending), jobs, started)
+        broken: list[Submission] = []
         try:
             futures: dict[Future[SubmissionResult], Submission] = {
                 pool.submit(_grade_in_worker, s.student_id, str(s.path), s.content_hash): s
@@ -290,19 +352,71 @@ def _run_pool(
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
                 for future in finished:
                     sub = futures[future]
+                    outcome: Outcome
                     try:
-                        commit(future.result())
+                        outcome = future.result()
                     except BrokenProcessPool:
-                        crashes[sub.student_id] = crashes.get(sub.student_id, 0) + 1
-                        if crashes[sub.student_id] >= MAX_WORKER_CRASHES:
-                            commit(_crashed(assignment.spec, sub, sandbox))
-                        else:
-                            retry.append(sub)
-                    except (CourseError, SandboxError) as exc:
-                        # The course or the machine is broken: every submission would fail.
-                        raise type(exc)(f"while grading {sub.path}: {exc}") from None
+                        broken.append(sub)
+                        continue
                     except Exception as exc:
-                        commit(_internal_error(assignment.spec, sub, sandbox, exc))
+                        outcome = exc
+                    yield sub, outcome
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        pending = retry
+        began = set()
+        while not started.empty():
+            began.add(started.get())
+        suspects = [s for s in broken if s.student_id in began]
+        pending = [s for s in broken if s.student_id not in began]
+        if broken and not suspects:
+            # The workers died before starting any submission: no student is to blame.
+            raise AutograderError(
+                f"the grading worker processes died before grading {pending[0].path}; "
+                "nothing was charged to the students. Check free memory, then rerun "
+                "the same command to resume"
+            )
+
+
+def _new_pool(
+    context: Any,
+    course: Course,
+    assignment: Assignment,
+    options: WorkerOptions,
+    slots: list[str],
+    count: int,
+    jobs: int,
+    started: Any,
+) -> ProcessPoolExecutor:
+    queue = None
+    if slots:
+        queue = context.Queue()
+        for slot in slots:
+            queue.put(slot)
+    return ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, count)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(str(course.root), assignment.name, options, queue, started),
+    )
+
+
+def _grade_alone(
+    context: Any,
+    course: Course,
+    assignment: Assignment,
+    options: WorkerOptions,
+    slots: list[str],
+    sub: Submission,
+) -> Outcome | None:
+    """`sub` graded in a pool of its own; None when its worker died."""
+    pool = _new_pool(context, course, assignment, options, slots, 1, 1, None)
+    try:
+        return pool.submit(
+            _grade_in_worker, sub.student_id, str(sub.path), sub.content_hash
+        ).result()
+    except BrokenProcessPool:
+        return None
+    except Exception as exc:
+        return exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
