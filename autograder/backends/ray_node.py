@@ -21,6 +21,7 @@ from autograder.backends.base import GraderFactory, Outcome
 from autograder.course import Assignment
 from autograder.errors import AutograderError
 from autograder.grader.run import Grader
+from autograder.sandbox.base import pid_alive
 
 FOLDER_PREFIX = "autograder-ray-"
 SKIPPED = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
@@ -62,22 +63,12 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep_stale_folders() -> None:
     """Remove the folders of this node's graders that were killed (their process is gone)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*"):
         pid = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
         with contextlib.suppress(OSError):
-            if pid.isdigit() and folder.stat().st_uid == os.getuid() and not _pid_alive(int(pid)):
+            if pid.isdigit() and folder.stat().st_uid == os.getuid() and not pid_alive(int(pid)):
                 shutil.rmtree(folder, ignore_errors=True)
 
 

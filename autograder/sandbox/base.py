@@ -137,3 +137,14 @@ def runtime_env(config: LaunchConfig, home: str) -> dict[str, str]:
         if name in os.environ:
             env[name] = os.environ[name]
     return env
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (ours or not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder.sandbox.base import BOOT, RUNTIME_MOUNT, RUNTIME_PACKAGE, LaunchConfig, runtime_env
+from autograder.sandbox.base import (
+    BOOT,
+    RUNTIME_MOUNT,
+    RUNTIME_PACKAGE,
+    LaunchConfig,
+    pid_alive,
+    runtime_env,
+)
 
 try:  # the Docker SDK is only needed for this sandbox
     import docker.errors
@@ -86,22 +93,12 @@ def remove_orphans(c: Any) -> int:
     for container in c.containers.list(all=True, filters={"label": LABEL}):
         owner = container.labels.get(OWNER_LABEL, "")
         owner_host, _, pid = owner.partition(":")
-        if owner_host != host or (pid.isdigit() and _pid_alive(int(pid))):
+        if owner_host != host or (pid.isdigit() and pid_alive(int(pid))):
             continue
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
             removed += 1
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Drain:
