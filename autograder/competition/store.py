@@ -9,9 +9,8 @@ in `autograder.gradebook.schema` (version 3); this module only queries it.
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,7 @@ from types import TracebackType
 from autograder.display import storable
 from autograder.errors import GradebookError
 from autograder.gradebook import connect
-from autograder.gradebook.schema import BUSY_TIMEOUT_S, corrupt_error
+from autograder.gradebook.schema import sqlite_errors, transaction
 
 SCORED = "scored"
 REJECTED = "rejected"
@@ -125,7 +124,7 @@ class CompetitionStore:
         `cap.refusal` instead (rejected ones never count against the cap).
         """
         doing = f"recording a submission of team {new.team!r} to {new.competition!r}"
-        with self._errors(doing), self._transaction("IMMEDIATE") as conn:
+        with sqlite_errors(self.path, doing), transaction(self._conn, "IMMEDIATE") as conn:
             status, message = new.status, new.message
             public, private = new.public_score, new.private_score
             if status == SCORED and cap is not None:
@@ -166,7 +165,7 @@ class CompetitionStore:
         The caller checked that the ids are scored submissions of this team.
         """
         doing = f"selecting submissions of team {team!r} in {competition!r}"
-        with self._errors(doing), self._transaction("IMMEDIATE") as conn:
+        with sqlite_errors(self.path, doing), transaction(self._conn, "IMMEDIATE") as conn:
             conn.execute(
                 "UPDATE competition_submissions SET selected = 0"
                 " WHERE competition = ? AND team = ? AND selected = 1",
@@ -191,7 +190,10 @@ class CompetitionStore:
     ) -> None:
         """Rescore: (id, status, message, public, private, solution hash) per submission,
         all in one transaction. A submission turned rejected loses its selection."""
-        with self._errors(f"rescoring {competition!r}"), self._transaction("IMMEDIATE") as conn:
+        with (
+            sqlite_errors(self.path, f"rescoring {competition!r}"),
+            transaction(self._conn, "IMMEDIATE") as conn,
+        ):
             for sid, status, message, public, private, digest in updates:
                 conn.execute(
                     "UPDATE competition_submissions SET status = ?, message = ?,"
@@ -209,18 +211,18 @@ class CompetitionStore:
         if team is not None:
             sql += " AND team = ?"
             params += (team,)
-        with self._errors(f"reading the submissions of {competition!r}"):
+        with sqlite_errors(self.path, f"reading the submissions of {competition!r}"):
             rows = self._conn.execute(sql + " ORDER BY submitted_at, id", params).fetchall()
         return [_stored(row) for row in rows]
 
     def count_scored(self, competition: str, team: str, start: datetime, end: datetime) -> int:
         """Scored submissions of `team` received in [start, end)."""
-        with self._errors(f"counting the submissions of team {team!r}"):
+        with sqlite_errors(self.path, f"counting the submissions of team {team!r}"):
             return _count_scored(self._conn, competition, team, start, end)
 
     def content(self, submission_id: int) -> tuple[bytes, str | None]:
         """(the file as submitted, the predictions CSV of a code submission or None)."""
-        with self._errors(f"reading submission {submission_id}"):
+        with sqlite_errors(self.path, f"reading submission {submission_id}"):
             row = self._conn.execute(
                 "SELECT content, predictions FROM competition_submissions WHERE id = ?",
                 (submission_id,),
@@ -230,41 +232,6 @@ class CompetitionStore:
                 f"gradebook {self.path}: no competition submission {submission_id}"
             )
         return bytes(row["content"]), row["predictions"]
-
-    # ----------------------------------------------------------------- plumbing
-    @contextlib.contextmanager
-    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
-        self._conn.execute(f"BEGIN {mode}")
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-
-    @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise GradebookError(
-                    f"gradebook {self.path} stayed locked by another process for "
-                    f"{BUSY_TIMEOUT_S:.0f} s while {doing}; wait for the other autograder "
-                    "command to finish and run this one again"
-                ) from None
-            raise GradebookError(
-                f"gradebook {self.path}: {doing} failed ({exc}); check free disk space "
-                f"and write permission on {self.path.parent}"
-            ) from None
-        except sqlite3.IntegrityError as exc:
-            raise GradebookError(
-                f"gradebook {self.path} refused inconsistent data while {doing} ({exc}); "
-                "nothing was written; this is a bug in the autograder, please report it"
-            ) from None
-        except sqlite3.DatabaseError as exc:
-            raise corrupt_error(self.path, exc) from None
 
 
 def _count_scored(

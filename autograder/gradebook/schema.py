@@ -7,7 +7,9 @@ Queries live in `store.py`; this module only knows the shape of the tables.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -253,6 +255,44 @@ def corrupt_error(path: Path, exc: BaseException) -> GradebookError:
         f"or move it aside (e.g. to {path.name}.broken) and run `autograder grade` again "
         "to rebuild it from the submissions"
     )
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, mode: str) -> Iterator[sqlite3.Connection]:
+    """One explicit transaction (`mode`: DEFERRED, IMMEDIATE...), rolled back on any error."""
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path, doing: str) -> Iterator[None]:
+    """Turn sqlite3 errors into GradebookErrors that name the file and say what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise GradebookError(
+                f"gradebook {path} stayed locked by another process for "
+                f"{BUSY_TIMEOUT_S:.0f} s while {doing}; wait for the other autograder "
+                "command to finish and run this one again"
+            ) from None
+        raise GradebookError(
+            f"gradebook {path}: {doing} failed ({exc}); check free disk space "
+            f"and write permission on {path.parent}"
+        ) from None
+    except sqlite3.IntegrityError as exc:
+        raise GradebookError(
+            f"gradebook {path} refused inconsistent data while {doing} ({exc}); "
+            "nothing was written; this is a bug in the autograder, please report it"
+        ) from None
+    except sqlite3.DatabaseError as exc:
+        raise corrupt_error(path, exc) from None
 
 
 def _check_header(path: Path) -> None:

@@ -23,7 +23,7 @@ from autograder.display import storable
 from autograder.errors import GradebookError
 from autograder.gradebook import changes as changes_module
 from autograder.gradebook.changes import AUTOGRADER, ChangeKind, ScoreChange, SetScore
-from autograder.gradebook.schema import BUSY_TIMEOUT_S, connect, corrupt_error
+from autograder.gradebook.schema import connect, sqlite_errors, transaction
 from autograder.results import (
     CellRecord,
     Outcome,
@@ -94,7 +94,7 @@ class Gradebook:
 
     def current_hash(self, assignment: str, student_id: str) -> str | None:
         """Content hash of the student's current attempt, or None if never graded."""
-        with self._sqlite_errors(f"looking up {student_id!r} in {assignment!r}"):
+        with sqlite_errors(self.path, f"looking up {student_id!r} in {assignment!r}"):
             row = self._conn.execute(
                 "SELECT content_hash FROM attempts"
                 " WHERE assignment = ? AND student_id = ? AND current = 1",
@@ -113,7 +113,7 @@ class Gradebook:
         the audit trail.
         """
         doing = f"recording {result.student_id!r} for {assignment!r}"
-        with self._sqlite_errors(doing), self._transaction("IMMEDIATE") as conn:
+        with sqlite_errors(self.path, doing), transaction(self._conn, "IMMEDIATE") as conn:
             previous, old_questions = changes_module.previous_attempt(
                 conn, assignment, result.student_id
             )
@@ -202,14 +202,14 @@ class Gradebook:
         does not fit: see `changes.apply_scores`.
         """
         doing = f"setting {len(requests)} score(s) in {assignment!r}"
-        with self._sqlite_errors(doing), self._transaction("IMMEDIATE") as conn:
+        with sqlite_errors(self.path, doing), transaction(self._conn, "IMMEDIATE") as conn:
             return changes_module.apply_scores(
                 conn, assignment, requests, kind, grader, reason, _utc_now()
             )
 
     def score_changes(self, assignment: str, student_id: str) -> list[ScoreChange]:
         """The audit trail of one student on `assignment`, oldest first."""
-        with self._sqlite_errors(f"reading the score changes of {student_id!r}"):
+        with sqlite_errors(self.path, f"reading the score changes of {student_id!r}"):
             return changes_module.read_changes(self._conn, assignment, student_id)
 
     def current(self, assignment: str) -> list[StoredResult]:
@@ -227,7 +227,7 @@ class Gradebook:
 
     def assignments(self) -> list[str]:
         """Names of the assignments with at least one attempt, sorted."""
-        with self._sqlite_errors("listing assignments"):
+        with sqlite_errors(self.path, "listing assignments"):
             rows = self._conn.execute(
                 "SELECT DISTINCT assignment FROM attempts ORDER BY assignment"
             ).fetchall()
@@ -237,7 +237,7 @@ class Gradebook:
         self, attempts_sql: str, ids_sql: str, params: tuple[str, ...], doing: str
     ) -> list[StoredResult]:
         # One read transaction: a concurrent `record` cannot slip between the queries.
-        with self._sqlite_errors(doing), self._transaction("DEFERRED") as conn:
+        with sqlite_errors(self.path, doing), transaction(self._conn, "DEFERRED") as conn:
             attempts = conn.execute(attempts_sql, params).fetchall()
             children = {
                 table: _group(
@@ -250,41 +250,6 @@ class Gradebook:
                 for table in ("question_scores", "test_results", "cell_errors")
             }
         return [_stored(row, children) for row in attempts]
-
-    @contextlib.contextmanager
-    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
-        self._conn.execute(f"BEGIN {mode}")
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-
-    @contextlib.contextmanager
-    def _sqlite_errors(self, doing: str) -> Iterator[None]:
-        """Turn sqlite3 errors into GradebookErrors that name the file and say what to do."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise GradebookError(
-                    f"gradebook {self.path} stayed locked by another process for "
-                    f"{BUSY_TIMEOUT_S:.0f} s while {doing}; wait for the other autograder "
-                    "command to finish and run this one again"
-                ) from None
-            raise GradebookError(
-                f"gradebook {self.path}: {doing} failed ({exc}); check free disk space "
-                f"and write permission on {self.path.parent}"
-            ) from None
-        except sqlite3.IntegrityError as exc:
-            raise GradebookError(
-                f"gradebook {self.path} refused inconsistent data while {doing} ({exc}); "
-                "nothing was written; this is a bug in the autograder, please report it"
-            ) from None
-        except sqlite3.DatabaseError as exc:
-            raise corrupt_error(self.path, exc) from None
 
 
 def _utc_now() -> str:
