@@ -11,11 +11,11 @@ import fnmatch
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from autograder.errors import SpecError
+from autograder.errors import AutograderError, SpecError
 
 SPEC_FILENAME = "assignment.toml"
 
@@ -233,19 +233,30 @@ class AssignmentSpec(BaseModel):
         return data
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
 def load_spec(path: Path) -> AssignmentSpec:
     """Read and validate one `assignment.toml`; errors name the file and the field."""
+    return load_toml(path, AssignmentSpec, SpecError, f"; every assignment needs {SPEC_FILENAME}")
+
+
+def load_toml(
+    path: Path, model: type[Model], error: type[AutograderError], missing: str = ""
+) -> Model:
+    """Read the TOML file `path` into `model`; every problem raises `error` naming the file
+    and the field (`missing` is added to the message for a file that does not exist)."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SpecError(f"{path}: no such file; every assignment needs {SPEC_FILENAME}") from None
+        raise error(f"{path}: no such file{missing}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        raise error(f"{path}: not valid TOML: {exc}") from None
     try:
-        return AssignmentSpec.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise SpecError(f"{path}: {problems}") from None
+        raise error(f"{path}: {problems}") from None

@@ -25,18 +25,17 @@ The folder holds the spec, the solution and `data/`; nothing under `data/` may b
 
 from __future__ import annotations
 
-import tomllib
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from autograder.competition.errors import CompetitionError
 from autograder.competition.metrics import Metric, MetricKind
-from autograder.spec import Limits
+from autograder.spec import Limits, load_toml
 
 COMPETITIONS_DIR = "competitions"
 SPEC_FILENAME = "competition.toml"
@@ -252,17 +251,4 @@ def load_competition(course_root: Path, name: str) -> Competition:
 
 def load_spec(path: Path) -> CompetitionSpec:
     """Read and validate one `competition.toml`."""
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CompetitionError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise CompetitionError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return CompetitionSpec.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'spec'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise CompetitionError(f"{path}: {problems}") from None
+    return load_toml(path, CompetitionSpec, CompetitionError)
