@@ -163,6 +163,25 @@ def host_addresses() -> list[str]:
 Cells = Sequence[str | tuple[str, str]]
 
 
+def hello_class(root: Path, relu_bodies: Sequence[str]) -> Path:
+    """`autograder init root` plus one submission `sNN.ipynb` per body of `relu` (the last
+    line of the function; extra lines may precede it with `; `)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "init", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    reference = nbformat.read(root / "reference_solutions/hello/hello.ipynb", as_version=4)
+    (root / "submissions").mkdir(exist_ok=True)
+    for i, body in enumerate(relu_bodies):
+        nb = nbformat.from_dict(reference)
+        nb.cells[2].source = f"def relu(x):\n    # student {i}\n    {body}"
+        nbformat.write(nb, root / "submissions" / f"s{i:02d}.ipynb")
+    return root
+
+
 def write_notebook(path: Path, cells: Cells) -> Path:
     """An nbformat v4 notebook; a cell is code, or ("markdown", text)."""
     nb_cells = []

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import require_isolation
+from tests.conftest import hello_class, require_isolation
 
 # A hidden test with a fatal bug for one kind of notebook: it takes the worker down.
 CRASH_HOOK = """\
@@ -33,22 +33,12 @@ def test_zz_crash_hook(student):
 
 
 def _course(root: Path, students: int) -> Path:
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "init", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    hello_class(root, ["return torch.clamp(x, min=0)"] * students)
     (root / "assignments" / "hello" / "hidden_tests" / "test_crash_hook.py").write_text(CRASH_HOOK)
-    reference = nbformat.read(root / "reference_solutions/hello/hello.ipynb", as_version=4)
-    (root / "submissions").mkdir(exist_ok=True)
-    for i in range(students):
-        nb = nbformat.from_dict(reference)
-        nb.cells[2].source = f"def relu(x):\n    # student {i}\n    return torch.clamp(x, min=0)"
-        if i == 1:
-            nb.cells.append(nbformat.v4.new_code_cell("CRASH_GRADER = True"))
-        nbformat.write(nb, root / "submissions" / f"s{i:02d}.ipynb")
+    crasher = root / "submissions" / "s01.ipynb"
+    nb = nbformat.read(crasher, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("CRASH_GRADER = True"))
+    nbformat.write(nb, crasher)
     return root
 
 

@@ -17,31 +17,19 @@ import sys
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
+
+from tests.conftest import hello_class
 
 KILLS = 6
 STUDENTS = 40
 
 
 def _course(root: Path) -> Path:
-    done = subprocess.run(
-        [sys.executable, "-m", "autograder", "init", str(root)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    reference = nbformat.read(root / "reference_solutions/hello/hello.ipynb", as_version=4)
-    for i in range(STUDENTS):
-        nb = nbformat.from_dict(reference)
-        # Different content per student (different hashes); some wrong, one slow.
-        body = "return torch.clamp(x, min=0)" if i % 3 else "return x"
-        if i == 5:
-            body = "import time; time.sleep(0.5); return torch.clamp(x, min=0)"
-        nb.cells[2].source = f"def relu(x):\n    # student {i}\n    {body}"
-        nbformat.write(nb, root / "submissions" / f"s{i:02d}.ipynb")
-    return root
+    # Different content per student (different hashes); some wrong, one slow.
+    bodies = ["return torch.clamp(x, min=0)" if i % 3 else "return x" for i in range(STUDENTS)]
+    bodies[5] = "import time; time.sleep(0.5); return torch.clamp(x, min=0)"
+    return hello_class(root, bodies)
 
 
 MARKER = f"AUTOGRADER_CRASH_TEST={os.getpid()}"  # in the environment of our graders
