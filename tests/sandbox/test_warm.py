@@ -60,8 +60,10 @@ if os.fork() == 0:                      # a daemon that detaches and sleeps on
     os._exit(0)
 libc = ctypes.CDLL(None)
 shm_id = libc.shmget(0, 4096, 0o1600)    # IPC_PRIVATE segment, outlives its creator
+sem_id = libc.semget(0, 1, 0o1600)       # so do semaphore sets and message queues
+msg_id = libc.msgget(0, 0o1600)
 mq = libc.mq_open(b"/stash", os.O_CREAT | os.O_RDWR, 0o600, None)  # so does a POSIX queue
-result = [os.getpid(), shm_id, mq]
+result = [os.getpid(), min(shm_id, sem_id, msg_id), mq]
 """
 
 LOOK = """
@@ -71,7 +73,8 @@ result = {
     "tmp": sorted(os.listdir("/tmp")),
     "shm": sorted(os.listdir("/dev/shm")),
     "pids": pids,
-    "sysv": open("/proc/sysvipc/shm").read().splitlines()[1:],
+    "sysv": [line for kind in ("shm", "sem", "msg")
+             for line in open(f"/proc/sysvipc/{kind}").read().splitlines()[1:]],
     "draw": [random.random(), float(torch.rand(1))],
     "me": os.getpid(),
     "mqueue": sorted(os.listdir("/dev/mqueue")),
@@ -82,8 +85,8 @@ result = {
 
 def test_nothing_of_one_submission_reaches_the_next(warm: WarmSandbox) -> None:
     first = warm.start(CONFIG)
-    planted_pid, shm_id, mq = run(first, PLANT, "result")
-    assert shm_id >= 0 and mq >= 0
+    planted_pid, sysv_id, mq = run(first, PLANT, "result")
+    assert sysv_id >= 0 and mq >= 0
     zygote_pid = warm._zygote.process.popen.pid if warm._zygote else None
     first.kill()
     second = warm.start(CONFIG)
