@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import multiprocessing
+import gc
 import subprocess
 import tempfile
 import time
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autograder import deadline
+from autograder import deadline, workers
 from autograder.backends import BACKENDS, Outcome, Outcomes, WorkerCrashed
 from autograder.backends.ray import RayBackend
 from autograder.course import Assignment, Course
@@ -134,14 +134,24 @@ def build_grader(options: WorkerOptions, course_root: Path, name: str, gpu: str 
 
 
 def _init_worker(
-    course_root: str, name: str, options: WorkerOptions, slots: Any, started: Any = None
+    course_root: str,
+    name: str,
+    options: WorkerOptions,
+    slots: Any,
+    started: Any = None,
+    environ: dict[str, str] | None = None,
 ) -> None:
     global _worker, _worker_error, _started
     _started = started
+    if environ is not None:
+        workers.adopt_environment(environ)
     try:
         # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
         gpu = slots.get_nowait() if slots is not None else None
         _worker = build_grader(options, Path(course_root), name, gpu)
+        # What the worker holds now (torch, pytest, the reference) lives as long as the
+        # worker: keep it out of every later garbage collection.
+        gc.freeze()
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -324,7 +334,7 @@ def _pool_outcomes(
     alone in a pool of one, where a crash is its own; after `MAX_WORKER_CRASHES` of its
     own it is recorded as crashed. The others go on in parallel, uncharged.
     """
-    context = multiprocessing.get_context("spawn")
+    context = workers.context()
     crashes: dict[str, int] = {}
     pending, suspects = list(todo), []
     while pending or suspects:
@@ -396,7 +406,14 @@ def _new_pool(
         max_workers=max(1, min(jobs, count)),
         mp_context=context,
         initializer=_init_worker,
-        initargs=(str(course.root), assignment.name, options, queue, started),
+        initargs=(
+            str(course.root),
+            assignment.name,
+            options,
+            queue,
+            started,
+            workers.environment(),
+        ),
     )
 
 

@@ -32,7 +32,6 @@ import ast
 import copy
 import enum
 import io
-import multiprocessing
 import os
 import tempfile
 import time
@@ -48,6 +47,7 @@ from typing import Any
 
 import nbformat
 
+from autograder import workers
 from autograder.course import Assignment
 from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.grader.reference import reference_file
@@ -629,8 +629,11 @@ _grader: Grader | None = None
 _grader_error: AutograderError | None = None
 
 
-def _init_worker(assignment: Assignment, make_sandbox: Callable[[], Sandbox]) -> None:
+def _init_worker(
+    assignment: Assignment, make_sandbox: Callable[[], Sandbox], environ: dict[str, str]
+) -> None:
     global _grader, _grader_error
+    workers.adopt_environment(environ)
     try:
         _grader = Grader.hidden(assignment, make_sandbox())
     except AutograderError as exc:  # raised again with the first task
@@ -648,7 +651,7 @@ def _grade_in_worker(key: str, path: str) -> Graded:
 
 
 class _Workers:
-    """A spawn process pool, one `Grader` per worker, rebuilt if a worker dies."""
+    """A process pool (see `workers`), one `Grader` per worker, rebuilt if a worker dies."""
 
     def __init__(self, assignment: Assignment, options: MutationOptions) -> None:
         self.assignment, self.options = assignment, options
@@ -663,9 +666,9 @@ class _Workers:
             if self.pool is None:
                 self.pool = ProcessPoolExecutor(
                     max_workers=max(1, min(self.options.jobs, len(pending))),
-                    mp_context=multiprocessing.get_context("spawn"),
+                    mp_context=workers.context(),
                     initializer=_init_worker,
-                    initargs=(self.assignment, self.options.make_sandbox),
+                    initargs=(self.assignment, self.options.make_sandbox, workers.environment()),
                 )
             futures: dict[Future[Graded], str] = {
                 self.pool.submit(_grade_in_worker, key, str(path)): key

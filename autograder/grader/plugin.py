@@ -232,8 +232,7 @@ class TestRunner:
     def run(self, session: StudentSession) -> list[TestResult]:
         """The results of every test against `session` (collection errors: see
         `collection_errors`, which stay the same for every run)."""
-        if self._thread is None or not self._thread.is_alive():
-            self._start()
+        self.start()
         job = _Job(session)
         self._jobs.put(job)
         while not job.done.wait(0.5):
@@ -248,7 +247,10 @@ class TestRunner:
             self._jobs.put(None)
             self._thread.join(timeout=30)
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start pytest (it collects the tests) unless it is running; `run` does it too."""
+        if self._thread is not None and self._thread.is_alive():
+            return
         self.plugin.collection_errors.clear()
         self._thread = threading.Thread(target=self._main, name="pytest", daemon=True)
         self._thread.start()

@@ -77,7 +77,10 @@ class Grader:
         if warm_up is not None:
             warm_up(config)
         reference = load_reference(assignment.reference_folder, assignment.spec.seed)
-        return cls(assignment, sandbox, reference, config, assignment.hidden_tests)
+        grader = cls(assignment, sandbox, reference, config, assignment.hidden_tests)
+        # pytest collects the hidden tests while the sandbox is still warming up.
+        grader._test_runner().start()
+        return grader
 
     @classmethod
     def public(cls, assignment: Assignment, sandbox: Sandbox, tests_dir: Path) -> Grader:
@@ -150,15 +153,19 @@ class Grader:
         return grade_answer(question, value)
 
     def _run_tests(self, session: StudentSession) -> list[TestResult]:
-        if self._runner is None:
-            self._runner = TestRunner(self.tests_dir, self.assignment.spec, self.reference)
-        tests = self._runner.run(session)
-        if self._runner.collection_errors:
+        runner = self._test_runner()
+        tests = runner.run(session)
+        if runner.collection_errors:
             raise CourseError(
                 f"{self.tests_dir}: the tests could not be collected: "
-                + " | ".join(self._runner.collection_errors)
+                + " | ".join(runner.collection_errors)
             )
         return tests
+
+    def _test_runner(self) -> TestRunner:
+        if self._runner is None:
+            self._runner = TestRunner(self.tests_dir, self.assignment.spec, self.reference)
+        return self._runner
 
     def close(self) -> None:
         """End the pytest session this grader keeps between submissions."""

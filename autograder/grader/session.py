@@ -208,8 +208,9 @@ class StudentSession:
         """Send one request and return the decoded value, or raise the student's fault."""
         self.start()
         if self.pending_seed is not None:
-            seed, self.pending_seed = self.pending_seed, None
-            self._exchange({"op": "seed", "seed": seed}, [], "seeding")
+            # The runtime seeds before it handles the request (see runtime/server.py).
+            message = {**message, "seed": self.pending_seed}
+            self.pending_seed = None
         return self._exchange(message, blobs, what)
 
     def _exchange(self, message: dict[str, Any], blobs: list[bytes], what: str) -> Any:
