@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 
-# "__main__" is the program that runs the batch (e.g. the CLI): without it, each worker
-# would import it again.
-PRELOAD = ("__main__", "numpy", "torch", "pytest", "autograder.grader.run")
+# "__main__" is the program that runs the batch: without it, each worker would run it again.
+PRELOAD = ("__main__", "numpy", "torch", "pytest", "autograder.grade")
 
 
 def context() -> BaseContext:
@@ -22,9 +22,17 @@ def context() -> BaseContext:
     platform has one, else a fresh interpreter per worker."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    forkserver = multiprocessing.get_context("forkserver")
-    forkserver.set_forkserver_preload(list(PRELOAD))
-    return forkserver
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload(list(PRELOAD))
+    return server
+
+
+def start() -> None:
+    """Start the fork server now, without waiting: it imports the grading stack while the
+    caller goes on. The first pool uses it (and waits for it if need be)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context()
+        forkserver.ensure_running()
 
 
 def environment() -> dict[str, str]:

@@ -212,7 +212,9 @@ def preload(gpu: bool = True) -> None:
 
     `gpu=False` leaves CUDA untouched: the warm zygote forks runtimes, and CUDA initialised
     before a fork cannot be used after it; each forked runtime calls `prepare_gpu`."""
-    for name in ("numpy", "torch"):
+    # numpy.random is a lazy submodule of numpy: `seed` would load its nine extension
+    # modules again in every forked runtime.
+    for name in ("numpy", "numpy.random", "torch"):
         with contextlib.suppress(ImportError):
             __import__(name)
     torch = sys.modules.get("torch")
