@@ -90,19 +90,24 @@ class Blocked:
         self._undo: list[tuple[Any, str, Any]] = []
 
     def __enter__(self) -> Blocked:
+        stubs: dict[int, tuple[Any, Any]] = {}  # id(original) -> (original, stub)
         for name in self.names:
             found = resolve(name)
             if found is None:
                 continue
             owner, attr, original = found
-            if getattr(original, "_autograder_stub", False):
+            if getattr(original, "_autograder_stub", False) or id(original) in stubs:
                 continue  # an alias of an API stubbed under its first name already
             if isinstance(original, type):
                 self._stub_class(original, name)
             else:
                 stub = self._stub(name)
                 self._set(owner, attr, stub)
-                self._stub_everywhere(original, stub)
+                stubs[id(original)] = (original, stub)
+        if stubs:
+            # One pass over the modules and the notebook for all the APIs: this runs
+            # around every graded call, and torch's namespaces hold thousands of names.
+            self._stub_everywhere(stubs)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,38 +160,44 @@ class Blocked:
             if hasattr(cls, attr):
                 self._set(cls, attr, method)
 
-    def _stub_everywhere(self, original: Any, stub: Any) -> None:
+    def _stub_everywhere(self, stubs: dict[int, tuple[Any, Any]]) -> None:
+        def stub_for(value: Any) -> Any:
+            found = stubs.get(id(value))
+            return found[1] if found is not None and found[0] is value else None
+
         for module_name in ALIAS_MODULES:
             module = sys.modules.get(module_name)
             if module is None:
                 continue
             for attr, value in list(vars(module).items()):
-                if value is original:
+                if (stub := stub_for(value)) is not None:
                     self._set(module, attr, stub)
-        # A method (torch.Tensor.backward) is stubbed on the class that defines it.
-        for owner, attr in _method_owners(original):
-            self._set(owner, attr, stub)
+        for original, stub in stubs.values():
+            # A method (torch.Tensor.backward) is stubbed on the class that defines it.
+            for owner, attr in _method_owners(original):
+                self._set(owner, attr, stub)
         for attr, value in list(self.namespace.items()):
-            if value is original:
+            if (stub := stub_for(value)) is not None:
                 self._set(self.namespace, attr, stub)
             elif isinstance(value, types.FunctionType):
-                self._stub_captured(value, original, stub)
+                self._stub_captured(value, stub_for)
             elif isinstance(value, type) and value.__module__ == "__main__":
                 for member in list(vars(value).values()):
                     if isinstance(member, types.FunctionType):
-                        self._stub_captured(member, original, stub)
+                        self._stub_captured(member, stub_for)
 
-    def _stub_captured(self, func: types.FunctionType, original: Any, stub: Any) -> None:
-        """Defaults and closure cells of a notebook function that hold the original."""
-        if func.__defaults__ and any(d is original for d in func.__defaults__):
-            new = tuple(stub if d is original else d for d in func.__defaults__)
+    def _stub_captured(self, func: types.FunctionType, stub_for: Any) -> None:
+        """Defaults and closure cells of a notebook function that hold an original."""
+        if func.__defaults__ and any(stub_for(d) is not None for d in func.__defaults__):
+            new = tuple(stub_for(d) or d for d in func.__defaults__)
             self._set(func, "__defaults__", new)
-        if func.__kwdefaults__ and any(v is original for v in func.__kwdefaults__.values()):
-            new_kw = {k: (stub if v is original else v) for k, v in func.__kwdefaults__.items()}
+        kwdefaults = func.__kwdefaults__
+        if kwdefaults and any(stub_for(v) is not None for v in kwdefaults.values()):
+            new_kw = {k: stub_for(v) or v for k, v in kwdefaults.items()}
             self._set(func, "__kwdefaults__", new_kw)
         for cell in func.__closure__ or ():
             try:
-                if cell.cell_contents is original:
+                if (stub := stub_for(cell.cell_contents)) is not None:
                     self._set(cell, "cell_contents", stub)
             except ValueError:  # empty cell
                 continue
