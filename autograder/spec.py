@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from autograder.errors import AutograderError, SpecError
 
 SPEC_FILENAME = "assignment.toml"
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 class QuestionKind(enum.StrEnum):
@@ -44,6 +46,19 @@ class Limits(BaseModel):
     message_mb: int = Field(64, ge=1, description="largest value crossing the boundary")
     threads: int = Field(1, ge=1, description="torch/OpenMP threads in the sandbox")
     max_restarts: int = Field(3, ge=0, description="sandbox restarts after a crash or timeout")
+    preload: list[str] = Field(
+        default_factory=list,
+        description="modules imported before the notebook runs; the warm pool imports them "
+        "once per worker instead of once per submission",
+    )
+
+    @field_validator("preload")
+    @classmethod
+    def _module_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not MODULE_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a module name (e.g. matplotlib.pyplot)")
+        return names
 
 
 class Deadline(BaseModel):

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from autograder.course import Assignment
 from autograder.errors import SpecError
+from autograder.grader.run import launch_config
+from autograder.sandbox.base import LaunchConfig, runtime_env
 from autograder.spec import AssignmentSpec, QuestionKind, load_spec
 
 VALID = """\
@@ -153,6 +156,10 @@ QUESTION_HEAD = 'name = "hw1"\nnotebook = "hw1.ipynb"\n'
             '[limits]\nmemory = 10\n[[questions]]\nid = "q"\nkind = "text"\n',
             ["limits.memory", "Extra inputs are not permitted"],
         ),
+        (
+            '[limits]\npreload = ["os; import x"]\n[[questions]]\nid = "q"\nkind = "text"\n',
+            ["limits.preload", "is not a module name"],
+        ),
     ],
     ids=[
         "duplicate ids",
@@ -172,6 +179,7 @@ QUESTION_HEAD = 'name = "hw1"\nnotebook = "hw1.ipynb"\n'
         "no questions",
         "zero timeout",
         "unknown limit",
+        "preload not a module",
     ],
 )
 def test_validation_errors_name_the_file_and_field(
@@ -262,3 +270,13 @@ def test_first_matching_question_wins() -> None:
     assert spec.question_for_test("test_a_b[1]").id == "specific"
     assert spec.question_for_test("test_a_c").id == "general"
     assert spec.question("general").kind is QuestionKind.CODE
+
+
+def test_preload_modules_reach_the_launch_config(tmp_path: Path) -> None:
+    text = VALID.replace("memory_mb = 2048", 'memory_mb = 2048\npreload = ["matplotlib.pyplot"]')
+    spec = load_spec(spec_file(tmp_path, text))
+    assert spec.limits.preload == ["matplotlib.pyplot"]
+    config = launch_config(Assignment(spec, tmp_path, tmp_path))
+    assert config.preload == ("matplotlib.pyplot",)
+    assert runtime_env(config, home="/tmp")["AUTOGRADER_PRELOAD"] == "matplotlib.pyplot"
+    assert "AUTOGRADER_PRELOAD" not in runtime_env(LaunchConfig(), home="/tmp")

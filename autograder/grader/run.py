@@ -38,6 +38,7 @@ def launch_config(
         data_dir=assignment.data,
         gpu=gpu,
         gpu_memory_fraction=gpu_memory_fraction,
+        preload=tuple(limits.preload),
     )
 
 

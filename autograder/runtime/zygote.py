@@ -85,7 +85,7 @@ def _reap_children() -> dict[int, int]:
 
 
 def _scratch_entries() -> set[Path]:
-    """What the sandbox put in the scratch folders before any student ran (mounts: the
+    """What the sandbox put in the scratch folders before the zygote started (mounts: the
     interpreter below /tmp, ./data): never touched by the wipe."""
     return {
         entry for folder in SCRATCH if Path(folder).is_dir() for entry in Path(folder).iterdir()
@@ -160,11 +160,11 @@ def _close_inherited(keep: int) -> None:
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, limit: int) -> None:
+    def __init__(self, control: socket.socket, limit: int, keep: set[Path]) -> None:
         self.control = control
         self.limit = limit
         self.exits: dict[int, int] = {}
-        self.keep = _scratch_entries()
+        self.keep = keep
 
     def send(self, message: dict[str, Any]) -> None:
         wire.send_frame(self.control, wire.pack(message, []), [], self.limit)
@@ -247,10 +247,13 @@ def main(control: socket.socket, limit: int) -> None:
     # As PID 1 the zygote receives, from inside its namespace, only the signals it has
     # handlers for: drop Python's SIGINT handler so student code cannot interrupt it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Taken before the imports: whatever they leave in the scratch folders (a module's
+    # cache folder) is wiped after each submission like the rest, never a shared place.
+    keep = _scratch_entries()
     server.preload(gpu=False)  # CUDA must first be touched after the fork, in the child
     # A garbage collection in a forked child walks every object inherited from here and
     # so copies their pages: about 0.1 s of CPU per collection with torch loaded. Frozen
     # objects are left out of collections.
     gc.freeze()
     _not_dumpable()
-    Zygote(control, limit).serve()
+    Zygote(control, limit, keep).serve()

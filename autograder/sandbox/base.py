@@ -41,6 +41,7 @@ class LaunchConfig:
     data_dir: Path | None = None  # mounted read-only as ./data
     gpu: str | None = None  # CUDA_VISIBLE_DEVICES for this runtime; None hides every GPU
     gpu_memory_fraction: float | None = None
+    preload: tuple[str, ...] = ()  # modules the runtime imports before the notebook runs
 
 
 class SandboxProcess(Protocol):
@@ -133,6 +134,8 @@ def runtime_env(config: LaunchConfig, home: str) -> dict[str, str]:
         env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]  # where the CUDA driver lives
     if config.gpu_memory_fraction is not None:
         env["AUTOGRADER_GPU_MEMORY_FRACTION"] = str(config.gpu_memory_fraction)
+    if config.preload:
+        env["AUTOGRADER_PRELOAD"] = ",".join(config.preload)
     for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if name in os.environ:
             env[name] = os.environ[name]

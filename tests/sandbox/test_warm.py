@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -193,3 +194,29 @@ def test_a_warm_up_for_other_limits_is_discarded(warm: WarmSandbox) -> None:
     assert pending is not None and not pending.alive()
     assert run(process, "result = 1", "result") == 1
     process.kill()
+
+
+def test_preloaded_modules_are_inherited_and_their_scratch_files_wiped(
+    warm: WarmSandbox,
+) -> None:
+    # matplotlib writes its font cache below MPLCONFIGDIR (in the scratch /tmp) on import.
+    config = dataclasses.replace(CONFIG, preload=("matplotlib.pyplot",))
+    first = warm.start(config)
+    seen = run(
+        first,
+        """
+        import os, sys
+        inherited = "matplotlib.pyplot" in sys.modules
+        cache = os.environ["MPLCONFIGDIR"]
+        os.makedirs(cache, exist_ok=True)
+        open(os.path.join(cache, "planted"), "w").write("for the next student")
+        result = [inherited, cache]
+        """,
+        "result",
+    )
+    first.kill()
+    assert seen[0] is True
+    second = warm.start(config)
+    found = run(second, f"import os\nresult = os.path.exists({seen[1]!r} + '/planted')", "result")
+    second.kill()
+    assert found is False
