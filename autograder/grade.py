@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import subprocess
 import tempfile
 import time
@@ -139,19 +138,13 @@ def _init_worker(
     options: WorkerOptions,
     slots: Any,
     started: Any = None,
-    environ: dict[str, str] | None = None,
 ) -> None:
     global _worker, _worker_error, _started
     _started = started
-    if environ is not None:
-        workers.adopt_environment(environ)
     try:
         # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
         gpu = slots.get_nowait() if slots is not None else None
         _worker = build_grader(options, Path(course_root), name, gpu)
-        # What the worker holds now (torch, pytest, the reference) lives as long as the
-        # worker: keep it out of every later garbage collection.
-        gc.freeze()
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -402,18 +395,11 @@ def _new_pool(
         queue = context.Queue()
         for slot in slots:
             queue.put(slot)
-    return ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, count)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(
-            str(course.root),
-            assignment.name,
-            options,
-            queue,
-            started,
-            workers.environment(),
-        ),
+    return workers.pool(
+        context,
+        max(1, min(jobs, count)),
+        _init_worker,
+        (str(course.root), assignment.name, options, queue, started),
     )
 
 

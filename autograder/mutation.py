@@ -47,7 +47,7 @@ from typing import Any
 
 import nbformat
 
-from autograder import workers
+from autograder import workers as worker_processes
 from autograder.course import Assignment
 from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.grader.reference import reference_file
@@ -629,11 +629,8 @@ _grader: Grader | None = None
 _grader_error: AutograderError | None = None
 
 
-def _init_worker(
-    assignment: Assignment, make_sandbox: Callable[[], Sandbox], environ: dict[str, str]
-) -> None:
+def _init_worker(assignment: Assignment, make_sandbox: Callable[[], Sandbox]) -> None:
     global _grader, _grader_error
-    workers.adopt_environment(environ)
     try:
         _grader = Grader.hidden(assignment, make_sandbox())
     except AutograderError as exc:  # raised again with the first task
@@ -651,7 +648,7 @@ def _grade_in_worker(key: str, path: str) -> Graded:
 
 
 class _Workers:
-    """A process pool (see `workers`), one `Grader` per worker, rebuilt if a worker dies."""
+    """Worker processes (`autograder.workers`), one `Grader` each, rebuilt if one dies."""
 
     def __init__(self, assignment: Assignment, options: MutationOptions) -> None:
         self.assignment, self.options = assignment, options
@@ -664,11 +661,11 @@ class _Workers:
         pending = dict(jobs)
         while pending:
             if self.pool is None:
-                self.pool = ProcessPoolExecutor(
-                    max_workers=max(1, min(self.options.jobs, len(pending))),
-                    mp_context=workers.context(),
-                    initializer=_init_worker,
-                    initargs=(self.assignment, self.options.make_sandbox, workers.environment()),
+                self.pool = worker_processes.pool(
+                    worker_processes.context(),
+                    max(1, min(self.options.jobs, len(pending))),
+                    _init_worker,
+                    (self.assignment, self.options.make_sandbox),
                 )
             futures: dict[Future[Graded], str] = {
                 self.pool.submit(_grade_in_worker, key, str(path)): key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -16,12 +17,16 @@ def _preloaded() -> dict[str, bool]:
     return {name: name in sys.modules for name in ("torch", "pytest", "autograder.grader.run")}
 
 
+def _nothing() -> None:
+    pass
+
+
 def _variable(name: str) -> str | None:
     return os.environ.get(name)
 
 
 @pytest.mark.skipif(
-    "forkserver" not in __import__("multiprocessing").get_all_start_methods(),
+    "forkserver" not in multiprocessing.get_all_start_methods(),
     reason="no fork server on this platform",
 )
 def test_workers_inherit_the_grading_stack() -> None:
@@ -36,11 +41,6 @@ def test_workers_see_the_environment_of_their_pool(monkeypatch: pytest.MonkeyPat
     with ProcessPoolExecutor(1, mp_context=workers.context()) as pool:
         pool.submit(_variable, "PATH").result()
     monkeypatch.setenv("AUTOGRADER_TEST_WORKER_ENV", "set after the fork server started")
-    with ProcessPoolExecutor(
-        1,
-        mp_context=workers.context(),
-        initializer=workers.adopt_environment,
-        initargs=(workers.environment(),),
-    ) as pool:
+    with workers.pool(workers.context(), 1, _nothing, ()) as pool:
         seen = pool.submit(_variable, "AUTOGRADER_TEST_WORKER_ENV").result()
     assert seen == "set after the fork server started"
