@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import gc
 import os
 import shutil
@@ -33,10 +34,15 @@ PR_SET_DUMPABLE = 4
 IPC_RMID = 0
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    """The C library (opened once: the reap after every submission calls into it)."""
+    return ctypes.CDLL(None, use_errno=True)
+
+
 def _not_dumpable() -> None:
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
 def _ancestors() -> set[int]:
@@ -122,7 +128,7 @@ def _remove_sysv() -> bool:
     Direct calls instead of `ipcrm --all`: forking the torch-sized zygote for a helper cost
     more than the rest of the reap."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
+        libc = _libc()
     except OSError:
         return False
     removers = {
