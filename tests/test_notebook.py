@@ -11,8 +11,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.errors import NotebookError
-from autograder.notebook import read_notebook, to_python
+from autograder.notebook import _transformer, read_notebook, to_python
 from autograder.runtime.notebook_exec import IPythonShim
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def write(path: Path, data: Any) -> Path:
@@ -161,6 +163,45 @@ def test_plain_python_with_percent_and_bang_is_left_alone() -> None:
     ns: dict[str, Any] = {}
     exec(to_python(source), ns)
     assert ns["a"] == "3!" and ns["b"] is True
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "%time x",
+        "x = !ls",
+        "a = %who_ls",
+        "len?",
+        "??len",
+        "  x = 1\n  y = 2",
+        "\n\n  x = 1",
+        ">>> x = 1",
+        "In [1]: x = 1",
+        "/print 1",
+        ",print a b",
+        ";print a b",
+        "x = 1\nif x:\n    %time y = 2",
+        "x = 1\r%time y = 2",
+    ],
+)
+def test_every_ipython_form_goes_through_the_rewrite(source: str) -> None:
+    # Each form is rewritten by IPython, so the fast path must not keep it as written.
+    assert to_python(source) is not source
+    assert to_python(source) == _transformer().transform_cell(source)
+
+
+def test_cells_left_as_written_are_those_ipython_leaves_alone() -> None:
+    sources: set[str] = set()
+    for path in sorted(EXAMPLES.rglob("*.ipynb")):
+        try:
+            sources.update(cell.source for cell in read_notebook(path).cells)
+        except NotebookError:  # the samples that are not notebooks
+            continue
+    assert len(sources) > 100
+    kept = [s for s in sources if to_python(s) is s]
+    assert len(kept) > 0.9 * len(sources)  # most cells skip the tokenizing rewrite
+    for source in kept:
+        assert _transformer().transform_cell(source).strip("\n") == source.strip("\n")
 
 
 def test_transformed_cells_run_with_the_shim(tmp_path: Path) -> None:
