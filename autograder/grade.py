@@ -28,7 +28,7 @@ from autograder.backends.ray import RayBackend
 from autograder.course import Assignment, Course
 from autograder.errors import AutograderError, CourseError, SandboxError
 from autograder.gradebook import Gradebook, batch_lock
-from autograder.grader.run import Grader, zero_scores
+from autograder.grader.run import Grader, launch_config, zero_scores
 from autograder.results import Status, SubmissionResult, settled_status
 from autograder.roster import Roster
 from autograder.sandbox import LocalSandbox
@@ -36,7 +36,7 @@ from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.base import Sandbox
 from autograder.sandbox.docker import DockerSandbox
 from autograder.sandbox.local import bwrap_works
-from autograder.sandbox.warm import WarmSandbox
+from autograder.sandbox.warm import Claimable, Spares, SpareZygote, WarmSandbox
 from autograder.spec import AssignmentSpec
 from autograder.submissions import Submission, discover
 
@@ -122,13 +122,25 @@ def gpu_slots(gpus: str | None, per_gpu: int) -> list[str]:
     return [d for d in devices for _ in range(per_gpu)]
 
 
-def build_grader(options: WorkerOptions, course_root: Path, name: str, gpu: str | None) -> Grader:
+def build_grader(
+    options: WorkerOptions,
+    course_root: Path,
+    name: str,
+    gpu: str | None,
+    zygote: SpareZygote | None = None,
+) -> Grader:
     """A worker's Grader (a pool process here, or a Ray actor on a node's copy of the
-    assignment): its sandboxes see `gpu` only, a 1/per_gpu share of it when shared."""
+    assignment): its sandboxes see `gpu` only, a 1/per_gpu share of it when shared.
+    `zygote`: a warm sandbox's zygote the batch process started for this worker."""
     course = Course.at(course_root)
     assignment = with_timeout(course.assignment(name), options.timeout)
     fraction = 1 / options.per_gpu if gpu is not None and options.per_gpu > 1 else None
     box = make_sandbox(options.sandbox, course, warm=options.warm)
+    if zygote is not None:
+        if isinstance(box, WarmSandbox):
+            box.adopt(zygote)
+        else:
+            zygote.close()
     return Grader.hidden(assignment, box, gpu=gpu, gpu_memory_fraction=fraction)
 
 
@@ -138,13 +150,15 @@ def _init_worker(
     options: WorkerOptions,
     slots: Any,
     started: Any = None,
+    spares: Claimable | None = None,  # the batch's `Spares`, as a worker unpickles them
 ) -> None:
     global _worker, _worker_error, _started
     _started = started
     try:
         # Each worker owns one GPU slot for its whole life: its sandboxes see that GPU only.
         gpu = slots.get_nowait() if slots is not None else None
-        _worker = build_grader(options, Path(course_root), name, gpu)
+        zygote = spares.claim() if spares is not None else None
+        _worker = build_grader(options, Path(course_root), name, gpu, zygote)
     except AutograderError as exc:
         # Raised again with the first task, so the batch stops with this message.
         _worker_error = exc
@@ -330,6 +344,46 @@ def _pool_outcomes(
     context = workers.context()
     crashes: dict[str, int] = {}
     pending, suspects = list(todo), []
+    spares = _spare_zygotes(context, course, assignment, options, slots, min(jobs, len(todo)))
+    try:
+        yield from _pool_rounds(
+            context, course, assignment, options, slots, jobs, pending, suspects, crashes, spares
+        )
+    finally:
+        if spares is not None:
+            spares.end()
+
+
+def _spare_zygotes(
+    context: Any,
+    course: Course,
+    assignment: Assignment,
+    options: WorkerOptions,
+    slots: list[str],
+    count: int,
+) -> Spares | None:
+    """The first workers' zygotes, started now (see `warm.Spares`): local warm sandboxes
+    without GPUs only."""
+    if slots or count < 1:
+        return None
+    box = make_sandbox(options.sandbox, course, warm=options.warm)
+    if not isinstance(box, WarmSandbox):
+        return None
+    return Spares.launch(context, box.base, launch_config(assignment), count)
+
+
+def _pool_rounds(
+    context: Any,
+    course: Course,
+    assignment: Assignment,
+    options: WorkerOptions,
+    slots: list[str],
+    jobs: int,
+    pending: list[Submission],
+    suspects: list[Submission],
+    crashes: dict[str, int],
+    spares: Spares | None,
+) -> Outcomes:
     while pending or suspects:
         if suspects:
             sub = suspects.pop(0)
@@ -343,13 +397,20 @@ def _pool_outcomes(
             yield sub, outcome
             continue
         started = context.SimpleQueue()
-        pool = _new_pool(context, course, assignment, options, slots, len(pending), jobs, started)
+        pool = _new_pool(
+            context, course, assignment, options, slots, len(pending), jobs, started, spares
+        )
         broken: list[Submission] = []
         try:
             futures: dict[Future[SubmissionResult], Submission] = {
                 pool.submit(_grade_in_worker, s.student_id, str(s.path), s.content_hash): s
                 for s in pending
             }
+            if spares is not None:
+                # Every worker of this pool started with the spares' ends: later pools
+                # (after a crash) start their own zygotes.
+                spares.release()
+                spares = None
             remaining = set(futures)
             while remaining:
                 finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
@@ -389,6 +450,7 @@ def _new_pool(
     count: int,
     jobs: int,
     started: Any,
+    spares: Spares | None = None,
 ) -> ProcessPoolExecutor:
     queue = None
     if slots:
@@ -399,7 +461,7 @@ def _new_pool(
         context,
         max(1, min(jobs, count)),
         _init_worker,
-        (str(course.root), assignment.name, options, queue, started),
+        (str(course.root), assignment.name, options, queue, started, spares),
     )
 
 

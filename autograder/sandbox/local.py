@@ -157,6 +157,16 @@ def _root_links() -> list[str]:
 
 
 @dataclass
+class Launched:
+    """A runtime's process just started, with its control socket (the grader's end)."""
+
+    popen: subprocess.Popen[bytes]
+    sock: socket.socket
+    group: cgroups.ControlGroup | None
+    scratch: Path | None  # host folder, only without bubblewrap
+
+
+@dataclass
 class LocalProcess:
     popen: subprocess.Popen[bytes]
     sock: socket.socket
@@ -253,6 +263,20 @@ class LocalSandbox:
 
     def start(self, config: LaunchConfig, mode: str = "single") -> LocalProcess:
         """Start a runtime; `mode="zygote"` starts the warm runtime of `warm.WarmSandbox`."""
+        launched = self.launch(config, mode)
+        assert launched.popen.stdout is not None and launched.popen.stderr is not None
+        return LocalProcess(
+            popen=launched.popen,
+            sock=launched.sock,
+            stdout=CappedOutput(launched.popen.stdout, config.output_bytes),
+            stderr=CappedOutput(launched.popen.stderr, config.output_bytes),
+            config=config,
+            group=launched.group,
+            scratch=launched.scratch,
+        )
+
+    def launch(self, config: LaunchConfig, mode: str = "single") -> Launched:
+        """Start a runtime's process; nothing reads its output yet (see `start`)."""
         parent_sock, child_sock = socket.socketpair()
         group = cgroups.create(config.memory_mb, config.max_processes) if cgroups_work() else None
         scratch = None
@@ -304,16 +328,7 @@ class LocalSandbox:
                 group.remove()
             raise
         child_sock.close()
-        assert popen.stdout is not None and popen.stderr is not None
-        return LocalProcess(
-            popen=popen,
-            sock=parent_sock,
-            stdout=CappedOutput(popen.stdout, config.output_bytes),
-            stderr=CappedOutput(popen.stderr, config.output_bytes),
-            config=config,
-            group=group,
-            scratch=scratch,
-        )
+        return Launched(popen, parent_sock, group, scratch)
 
     def _bwrap_args(self, config: LaunchConfig, mode: str = "single") -> list[str]:
         exe = bwrap_path()

@@ -16,15 +16,20 @@ import atexit
 import contextlib
 import multiprocessing.util
 import os
+import select
 import signal
 import socket
+import subprocess
 import time
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from multiprocessing.reduction import DupFd
 from typing import Any
 
 from autograder.runtime import wire
+from autograder.sandbox import cgroups
 from autograder.sandbox.base import CappedOutput, LaunchConfig
-from autograder.sandbox.local import LocalProcess, LocalSandbox, bwrap_works
+from autograder.sandbox.local import Launched, LocalProcess, LocalSandbox, bwrap_works
 
 CONTROL_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 120.0
@@ -176,6 +181,21 @@ class WarmSandbox:
         if self._zygote is None and self._starting is None:
             self._starting = (self.base.start(config, mode="zygote"), config)
 
+    def adopt(self, spare: SpareZygote) -> None:
+        """Use `spare` (started by the batch process, see `Spares`) as this sandbox's
+        zygote. One started for another configuration is killed by the first `start`."""
+        self.close()
+        process = AdoptedProcess(
+            popen=_Foreign(spare.pid, spare.pidfd),
+            sock=spare.sock,
+            stdout=CappedOutput(os.fdopen(spare.stdout, "rb"), spare.config.output_bytes),
+            stderr=CappedOutput(os.fdopen(spare.stderr, "rb"), spare.config.output_bytes),
+            config=spare.config,
+            group=spare.group,
+            scratch=None,
+        )
+        self._starting = (process, spare.config)
+
     def close(self) -> None:
         if self._zygote is not None:
             self._zygote.kill()
@@ -210,3 +230,189 @@ class WarmSandbox:
             raise OSError("the warm sandbox did not start in zygote mode")
         self._zygote = _Zygote(process, config)
         return self._zygote
+
+
+# --------------------------------------------------------------------------- spare zygotes
+@dataclass
+class SpareZygote:
+    """A zygote started by the batch process for a worker: its ends, as the worker gets
+    them (pickled with the pool's worker arguments, each descriptor duplicated)."""
+
+    sock: socket.socket
+    stdout: int
+    stderr: int
+    pidfd: int  # watches the zygote from a process that is not its parent
+    pid: int
+    group: cgroups.ControlGroup | None
+    config: LaunchConfig
+
+    def __reduce__(self) -> Any:
+        fds = (DupFd(self.stdout), DupFd(self.stderr), DupFd(self.pidfd))
+        return _spare_from, (self.sock, *fds, self.pid, self.group, self.config)
+
+    def close(self) -> None:
+        """Close a worker's ends of it (the zygote goes on while another process holds them)."""
+        self.sock.close()
+        for fd in (self.stdout, self.stderr, self.pidfd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _spare_from(
+    sock: socket.socket,
+    stdout: Any,
+    stderr: Any,
+    pidfd: Any,
+    pid: int,
+    group: cgroups.ControlGroup | None,
+    config: LaunchConfig,
+) -> SpareZygote:
+    return SpareZygote(sock, stdout.detach(), stderr.detach(), pidfd.detach(), pid, group, config)
+
+
+class Spares:
+    """Zygotes the batch process starts before its workers exist, one per worker.
+
+    A worker comes from a fork server that first imports the grading stack (about a
+    second), and its zygote then imports torch (another second). Started by the batch
+    process, the zygotes import torch while the fork server imports, instead of after.
+    Each worker claims one (`claim`); the batch process stays their parent: `end` kills
+    and reaps what is left of them. A zygote is the same sandbox whoever starts it.
+    """
+
+    def __init__(self, context: BaseContext, zygotes: list[SpareZygote]) -> None:
+        self.zygotes = zygotes
+        self.claimed = context.Value("i", 0)
+        self._launched: list[Launched] = []
+
+    @classmethod
+    def launch(
+        cls, context: BaseContext, base: LocalSandbox, config: LaunchConfig, count: int
+    ) -> Spares | None:
+        """`count` zygotes for `config`; None where a worker could not watch one (no pidfd)."""
+        if not hasattr(os, "pidfd_open"):
+            return None
+        spares = cls(context, [])
+        try:
+            for _ in range(count):
+                launched = base.launch(config, mode="zygote")
+                spares._launched.append(launched)
+                assert launched.popen.stdout is not None and launched.popen.stderr is not None
+                spares.zygotes.append(
+                    SpareZygote(
+                        launched.sock,
+                        launched.popen.stdout.fileno(),
+                        launched.popen.stderr.fileno(),
+                        os.pidfd_open(launched.popen.pid),
+                        launched.popen.pid,
+                        launched.group,
+                        config,
+                    )
+                )
+        except OSError:
+            spares.end()
+            return None
+        return spares
+
+    def __reduce__(self) -> Any:
+        return _claimable, (self.zygotes, self.claimed)
+
+    def release(self) -> None:
+        """Close the batch process's ends once the workers hold theirs: a zygote must see
+        its worker's end close when that worker dies."""
+        for zygote in self.zygotes:
+            zygote.sock.close()
+            with contextlib.suppress(OSError):
+                os.close(zygote.pidfd)
+        self.zygotes = []
+        for launched in self._launched:
+            for pipe in (launched.popen.stdout, launched.popen.stderr):
+                if pipe is not None:
+                    pipe.close()  # the zygote's output pipes (`stdout`, `stderr` above)
+
+    def end(self) -> None:
+        """Kill the zygotes still running (a worker that never claimed one, or died) and
+        reap them all."""
+        self.release()
+        for launched in self._launched:
+            if launched.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(launched.popen.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                launched.popen.wait(timeout=10)
+            if launched.group is not None:
+                launched.group.remove()
+        self._launched = []
+
+
+@dataclass
+class Claimable:
+    """`Spares` as a worker receives them: every zygote's ends, one of them its own."""
+
+    zygotes: list[SpareZygote]
+    claimed: Any  # a shared counter: the next zygote to claim
+
+    def claim(self) -> SpareZygote | None:
+        """This worker's zygote, None when none is left; the others' ends are closed."""
+        with self.claimed.get_lock():
+            index = self.claimed.value
+            self.claimed.value += 1
+        mine = self.zygotes[index] if index < len(self.zygotes) else None
+        for zygote in self.zygotes:
+            if zygote is not mine:
+                zygote.close()
+        return mine
+
+
+def _claimable(zygotes: list[SpareZygote], claimed: Any) -> Claimable:
+    return Claimable(zygotes, claimed)
+
+
+class _Foreign:
+    """What `LocalProcess` needs of a `Popen`, for a process another process started: it
+    is watched through a pidfd and killed by pid; its exit status goes to its parent."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.returncode: int | None = None
+
+    def _ended(self, timeout: float) -> bool:
+        try:
+            return bool(select.select([self.pidfd], [], [], timeout)[0])
+        except (OSError, ValueError):
+            return True
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._ended(0):
+            self.returncode = ENDED_ELSEWHERE
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None and not self._ended(timeout if timeout is not None else 1e9):
+            raise subprocess.TimeoutExpired("zygote", timeout or 0)
+        code = self.poll()
+        assert code is not None
+        return code
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+
+
+ENDED_ELSEWHERE = -1  # a process whose exit status only its parent knows
+
+
+@dataclass
+class AdoptedProcess(LocalProcess):
+    """A zygote this process did not start (see `Spares`)."""
+
+    def exit_reason(self) -> str:
+        if self.group is not None and self.group.out_of_memory():
+            return f"killed: out of memory (limit {self.config.memory_mb} MB)"
+        if self.popen.poll() is None:
+            return "still running"
+        return "ended (the batch process that started it has its exit status)"

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
 
+from autograder import workers
 from autograder.runtime import wire
 from autograder.sandbox import LaunchConfig, LocalSandbox
 from autograder.sandbox.local import bwrap_works, cgroups_work
-from autograder.sandbox.warm import WarmSandbox
+from autograder.sandbox.warm import Claimable, Spares, WarmSandbox
 from tests.conftest import require_isolation
 
 CONFIG = LaunchConfig(memory_mb=1024, max_processes=64, scratch_mb=64, output_bytes=4096)
@@ -220,3 +223,85 @@ def test_preloaded_modules_are_inherited_and_their_scratch_files_wiped(
     found = run(second, f"import os\nresult = os.path.exists({seen[1]!r} + '/planted')", "result")
     second.kill()
     assert found is False
+
+
+# --------------------------------------------------------------------------- spare zygotes
+_box: WarmSandbox | None = None
+
+
+def _adopt(spares: Claimable) -> None:
+    # A pool worker's initializer, as grade's: claim a spare and make it the zygote.
+    global _box
+    _box = WarmSandbox(LocalSandbox())
+    if (zygote := spares.claim()) is not None:
+        _box.adopt(zygote)
+
+
+def _grade_once() -> tuple[int, int]:
+    assert _box is not None
+    process = _box.start(CONFIG)
+    value = run(process, "result = 6 * 7", "result")
+    process.kill()
+    assert _box._zygote is not None
+    return _box._zygote.process.popen.pid, value
+
+
+def _die() -> None:
+    os._exit(1)  # a worker crash: nothing is closed in an orderly way
+
+
+@pytest.fixture
+def context() -> Any:
+    require_isolation(bwrap_works(), "bubblewrap")
+    require_isolation(cgroups_work(), "cgroups")
+    return workers.context()
+
+
+def test_workers_grade_with_the_zygotes_the_batch_started(context: Any) -> None:
+    spares = Spares.launch(context, LocalSandbox(), CONFIG, 2)
+    assert spares is not None
+    zygotes = [launched.popen for launched in spares._launched]
+    try:
+        with workers.pool(context, 2, _adopt, (spares,)) as pool:
+            first = [pool.submit(_grade_once) for _ in range(2)]  # both workers start
+            spares.release()
+            used = [f.result() for f in first] + [pool.submit(_grade_once).result()]
+        assert spares.claimed.value == 2  # each worker claimed one
+        assert all(value == 42 for _, value in used)
+        assert {pid for pid, _ in used} <= {z.pid for z in zygotes}  # none started its own
+    finally:
+        spares.end()
+    assert all(z.returncode is not None for z in zygotes)  # reaped
+
+
+def test_a_spare_of_a_crashed_worker_ends_with_it(context: Any) -> None:
+    spares = Spares.launch(context, LocalSandbox(), CONFIG, 1)
+    assert spares is not None
+    zygote = spares._launched[0]
+    groups = zygote.group.dirs if zygote.group is not None else []
+    try:
+        with workers.pool(context, 1, _adopt, (spares,)) as pool:
+            pool.submit(_grade_once).result()
+            spares.release()
+            with pytest.raises(BrokenProcessPool):
+                pool.submit(_die).result()
+        # Its worker's end closed with the crash: the zygote stops by itself.
+        assert zygote.popen.wait(timeout=30) is not None
+    finally:
+        spares.end()
+    assert not any(d.exists() for d in groups)  # its cgroup went with it
+
+
+def test_a_spare_for_other_limits_is_replaced(context: Any) -> None:
+    other = LaunchConfig(memory_mb=512, max_processes=32, scratch_mb=32)
+    spares = Spares.launch(context, LocalSandbox(), other, 1)
+    assert spares is not None
+    spare = spares._launched[0].popen
+    try:
+        with workers.pool(context, 1, _adopt, (spares,)) as pool:
+            pid, value = pool.submit(_grade_once).result()  # with CONFIG, not `other`
+            spares.release()
+            assert value == 42 and pid != spare.pid
+            assert spare.wait(timeout=30) is not None  # killed by the worker
+    finally:
+        spares.end()
