@@ -15,15 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+# course_grade, publish, report, scaffold and image are imported in their commands: their
+# imports (the competition, nbformat, jinja2) would slow every other command's start.
 from autograder import check as check_verb
-from autograder import course_grade as course_grade_verb
 from autograder import export as export_verb
 from autograder import grade as grade_verb
-from autograder import image as image_verb
 from autograder import manual as manual_verb
-from autograder import publish as publish_verb
-from autograder import report as report_verb
-from autograder import scaffold
 from autograder.cli_compete import compete_app
 from autograder.course import Course
 from autograder.display import safe
@@ -74,6 +71,8 @@ def _warn_isolation(sandbox: str, course: Course) -> None:
 @app.command()
 def init(directory: Annotated[Path, typer.Argument(help="Folder for the new course.")]) -> None:
     """Create a new course folder with one example assignment."""
+    from autograder import scaffold
+
     created = scaffold.create_course(directory)
     out.print(f"Created course in {created}. Next: `autograder publish hello --course {created}`")
 
@@ -93,6 +92,8 @@ def publish(
 ) -> None:
     """Validate ASSIGNMENT (reference = full marks, template = zero, hidden tests catch
     mutants of the reference) and write the release."""
+    from autograder import publish as publish_verb
+
     c = _course(course)
     _warn_isolation(sandbox, c)
     options = _mutation_options(sandbox, c, jobs) if mutants else None
@@ -128,6 +129,8 @@ def validate(
 ) -> None:
     """Check ASSIGNMENT: reference = full marks, template = zero, and mutation testing
     (mutants of the reference graded; each question's hidden tests must catch enough)."""
+    from autograder import publish as publish_verb
+
     c = _course(course)
     _warn_isolation(sandbox, c)
     options = _mutation_options(sandbox, c, jobs, threshold, max_per_function)
@@ -361,6 +364,8 @@ def report(
     charts: Annotated[bool, typer.Option(help="Charts in the class summary.")] = True,
 ) -> None:
     """Write per-student feedback and a class summary from the gradebook."""
+    from autograder import report as report_verb
+
     paths = report_verb.report(_course(course), assignment, out_dir, roster, charts=charts)
     out.print(f"Wrote {len(paths.students)} student reports and {paths.summary_html}")
 
@@ -542,6 +547,8 @@ def course_grade(
 ) -> None:
     """The final grade per student: the weighted mean of the assignments' final scores
     (default output: exports/final.csv)."""
+    from autograder import course_grade as course_grade_verb
+
     c = _course(course)
     target = out_file or c.exports_dir() / "final.csv"
     done = course_grade_verb.course_grade(c, weights, target, roster, competition)
@@ -572,6 +579,8 @@ def image_build(
     ),
 ) -> None:
     """Build the sandbox image (only the student runtime and what students may import)."""
+    from autograder import image as image_verb
+
     if not offline:
         raise AutograderError(
             "only --offline builds are automated; for a CUDA base image see docker/Dockerfile.cuda"

@@ -11,28 +11,25 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from autograder import grade as grade_verb
-from autograder.competition import compete
-from autograder.competition.grades import write_grades
-from autograder.competition.leaderboard import (
-    Leaderboard,
-    format_score,
-    format_shift,
-    format_time,
-    write_html,
-)
-from autograder.competition.store import StoredSubmission
 from autograder.course import Course
 from autograder.display import safe
 from autograder.errors import ExitCode
 from autograder.roster import Roster, find_roster
 from autograder.sandbox.base import Sandbox
+
+# The competition (numpy, jinja2) is imported by the commands that use it: registering
+# them must not slow the start of every other command, `grade` first of all.
+if TYPE_CHECKING:
+    from autograder.competition import compete
+    from autograder.competition.leaderboard import Leaderboard
+    from autograder.competition.store import StoredSubmission
 
 compete_app = typer.Typer(
     no_args_is_help=True,
@@ -56,6 +53,8 @@ TeamOpt = Annotated[str, typer.Option("--team", help="Team name (or a member's s
 
 
 def _context(course: Path, competition: str, roster: Path | None) -> compete.Context:
+    from autograder.competition import compete
+
     c = Course.at(course)
     return compete.open_competition(c, competition, find_roster(c.root, roster))
 
@@ -98,6 +97,9 @@ def submit(
     ] = "auto",
 ) -> None:
     """Check, score and record submissions (the time recorded is now, not the file's)."""
+    from autograder.competition import compete
+    from autograder.competition.leaderboard import format_score
+
     class_roster = _roster(course, roster)
     ctx = compete.open_competition(Course.at(course), competition, class_roster)
     with (
@@ -165,6 +167,8 @@ def select(
     roster: RosterOpt = None,
 ) -> None:
     """Choose a team's final submissions for the private leaderboard (until it closes)."""
+    from autograder.competition import compete
+
     if not ids and not clear:
         raise typer.BadParameter("give submission ids, or --clear to select none")
     if ids and clear:
@@ -190,6 +194,8 @@ def submissions(
     roster: RosterOpt = None,
 ) -> None:
     """Every submission (accepted or rejected), oldest first; private scores once closed."""
+    from autograder.competition import compete
+
     ctx = _context(course, competition, roster)
     now = compete.utc_now()
     closed = ctx.competition.is_closed(now)
@@ -209,6 +215,8 @@ def submissions(
 
 
 def _submission_row(s: StoredSubmission, closed: bool) -> list[str]:
+    from autograder.competition.leaderboard import format_score
+
     cells = [
         str(s.id),
         f"{s.submitted_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
@@ -236,6 +244,9 @@ def leaderboard(
     roster: RosterOpt = None,
 ) -> None:
     """The public leaderboard (public rows only), or with --private the final one."""
+    from autograder.competition import compete
+    from autograder.competition.leaderboard import write_html
+
     ctx = _context(course, competition, roster)
     board = compete.leaderboard(ctx, compete.utc_now(), private)
     out.print(_board_table(board))
@@ -247,6 +258,8 @@ def leaderboard(
 
 
 def _board_table(board: Leaderboard) -> Table:
+    from autograder.competition.leaderboard import format_score, format_shift, format_time
+
     state = (
         f"open until {format_time(board.closes)}"
         if board.is_open()
@@ -293,6 +306,9 @@ def grades(
     roster: RosterOpt = None,
 ) -> None:
     """The competition grade of every student, from the private leaderboard (after closing)."""
+    from autograder.competition import compete
+    from autograder.competition.grades import write_grades
+
     ctx = _context(course, competition, roster)
     board, student_grades = compete.grades(ctx, compete.utc_now())
     target = out_file or ctx.course.exports_dir() / f"{ctx.name}-grades.csv"
@@ -324,6 +340,8 @@ def rescore(
     roster: RosterOpt = None,
 ) -> None:
     """Score every submission again against the current solution (after fixing it)."""
+    from autograder.competition import compete
+
     ctx = _context(course, competition, roster)
     done = compete.rescore(ctx)
     out.print(

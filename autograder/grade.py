@@ -32,9 +32,7 @@ from autograder.grader.run import Grader, launch_config, zero_scores
 from autograder.results import Status, SubmissionResult, settled_status
 from autograder.roster import Roster
 from autograder.sandbox import LocalSandbox
-from autograder.sandbox import docker as docker_sandbox
 from autograder.sandbox.base import Sandbox
-from autograder.sandbox.docker import DockerSandbox
 from autograder.sandbox.local import bwrap_works
 from autograder.sandbox.warm import Claimable, Spares, SpareZygote, WarmSandbox
 from autograder.spec import AssignmentSpec
@@ -68,6 +66,8 @@ def resolve_sandbox(name: str) -> str:
         raise AutograderError(f"unknown sandbox {name!r}; choose one of: {', '.join(SANDBOXES)}")
     if name != "auto":
         return name
+    from autograder.sandbox import docker as docker_sandbox  # the Docker SDK: only if asked
+
     try:
         c = docker_sandbox.client()
     except docker_sandbox.DockerUnavailable:
@@ -80,6 +80,8 @@ def make_sandbox(name: str, course: Course, warm: bool = True) -> Sandbox:
     (runtime/zygote.py) instead of starting a fresh sandbox per submission."""
     name = resolve_sandbox(name)
     if name == "docker":
+        from autograder.sandbox.docker import DockerSandbox
+
         return DockerSandbox()
     # Hide the course even where the interpreter lives inside it.
     local = LocalSandbox(mask=(course.root,))

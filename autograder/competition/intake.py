@@ -17,9 +17,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
 from autograder.competition.errors import SubmissionRejected
 from autograder.competition.metrics import MetricKind
 from autograder.competition.solution import Solution
@@ -28,6 +25,9 @@ from autograder.display import printable
 
 if TYPE_CHECKING:
     from _csv import _reader
+
+    import numpy as np
+    import numpy.typing as npt
 
 MAX_CSV_BYTES = 50 * 2**20
 MAX_PROBLEMS = 1000  # problems collected per file; more are only counted
@@ -147,6 +147,8 @@ def _read_rows(
     solution: Solution,
     name: str,
 ) -> Predictions:
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     kind = spec.metric.kind
     targets = expected_columns(spec, solution)
     n, k = len(solution), len(targets)

@@ -18,9 +18,11 @@ import enum
 import functools
 import math
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 class MetricKind(enum.StrEnum):
@@ -122,6 +124,8 @@ def _probability_metric(
     classes: list[str] | None,
     positive: str | None,
 ) -> float:
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     if y_pred.ndim == 1:  # binary: the probability of the positive class
         if positive is None:
             raise ValueError("a binary probability metric needs the positive class")

@@ -12,10 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from autograder.competition.errors import SubmissionRejected
 from autograder.competition.metrics import MetricKind
@@ -28,6 +25,9 @@ from autograder.notebook import read_notebook
 from autograder.results import CellRecord
 from autograder.sandbox.base import LaunchConfig, Sandbox
 from autograder.spec import Limits
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 PREDICT = "predict"
 
@@ -73,6 +73,8 @@ def run_predict(
     `predict`, or `predict` fails or returns something unusable; SandboxError when the
     sandbox itself fails (not the team's fault).
     """
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     code = competition.spec.code
     assert code is not None  # the caller checked that the competition takes code
     name = notebook.name
@@ -125,6 +127,8 @@ def _first_cell(session: StudentSession) -> str:
 
 
 def _as_array(value: Any, rows: int, name: str) -> npt.NDArray[Any]:
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     torch = sys.modules.get("torch")  # loaded by the wire decoder when a tensor came back
     if torch is not None and isinstance(value, torch.Tensor):
         value = value.detach().float().numpy() if value.is_floating_point() else value.numpy()

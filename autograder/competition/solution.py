@@ -19,13 +19,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from autograder.competition.errors import SHOWN_PROBLEMS, CompetitionError
 from autograder.competition.metrics import Metric, MetricKind
 from autograder.competition.spec import USAGE_COLUMN, Competition
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _INTEGER_LIKE = re.compile(r"[+-]?\d+(?:\.0*)?")
@@ -139,6 +141,8 @@ def _fail(path: Path, problems: list[str], what: str) -> CompetitionError:
 
 def load_solution(competition: Competition) -> Solution:
     """Read and check the competition's solution; errors name the file and the lines."""
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     spec, path = competition.spec, competition.solution_path
     data, header, rows = read_table(path, "solution")
     id_at = _find(header, spec.id_column, path)
@@ -207,6 +211,8 @@ def load_solution(competition: Competition) -> Solution:
 def _targets(
     competition: Competition, targets: list[list[str]], path: Path
 ) -> tuple[list[str] | None, str | None, npt.NDArray[np.generic]]:
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     spec = competition.spec
     if spec.metric.kind is MetricKind.VALUE:
         return None, None, np.array([[float(v) for v in row] for row in targets], dtype=np.float64)
@@ -252,6 +258,8 @@ class Inputs:
 
 def load_inputs(competition: Competition, solution: Solution) -> Inputs:
     """Read the code submissions' inputs (id + numeric features), one row per solution id."""
+    import numpy as np  # here: the CLI (which imports this package) starts without numpy
+
     path = competition.inputs_path
     if path is None:
         raise CompetitionError(
