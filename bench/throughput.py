@@ -13,6 +13,7 @@ status 1 when they do not). See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import importlib.metadata
 import json
@@ -38,6 +39,7 @@ from autograder.sandbox import docker as docker_sandbox  # noqa: E402
 
 METHODS = ("ours-local", "ours-docker", "nbgrader", "otter", "floor")
 ANCHORS = ("nbgrader", "otter", "floor")
+RUN_ORDER = ("floor", "ours-local", "ours-docker", "nbgrader", "otter")
 TOLERANCE = 1e-3  # points; float sums of per-check shares differ by far less
 # Targets of the warm-pool work, for ours-local at --jobs 2 (informational).
 TARGETS = {"nbgrader": 20.0, "otter": 50.0, "floor": 0.5}
@@ -393,6 +395,21 @@ def anchor_row(rows: list[Row], row: Row, anchor: str) -> tuple[Row | None, bool
     return None, False
 
 
+def median_row(runs: list[Row]) -> Row:
+    """The run of median wall time among repeats of one method and --jobs (a failed run
+    wins: its problem is reported), with the others' figures in its notes."""
+    failed = [r for r in runs if r.error or r.rate is None]
+    if failed or len(runs) == 1:
+        return (failed or runs)[0]
+    ordered = sorted(runs, key=lambda r: r.wall_s or 0.0)
+    row = ordered[(len(ordered) - 1) // 2]
+    rates = ", ".join(fmt(r.rate, ".3f") for r in runs)
+    row.notes.append(f"median of {len(runs)} runs (subs/s in run order: {rates})")
+    if any(r.scores != row.scores for r in runs):
+        row.error = "the repeated runs did not give the same scores"
+    return row
+
+
 def performance_report(rows: list[Row]) -> str:
     headers = [
         "assignment",
@@ -551,15 +568,24 @@ def main() -> int:
     parser.add_argument(
         "--ours-args", default="", help="extra `autograder grade` options, e.g. '--no-warm'"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each method and --jobs, in rounds; the table shows the median run",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = parser.parse_args()
 
     methods = parse_list(args.methods, METHODS)
     jobs_list = [int(j) for j in parse_list(args.jobs)]
-    if args.n < 1 or not jobs_list or min(jobs_list) < 1:
-        raise SystemExit("--n and every --jobs value must be at least 1")
+    if args.n < 1 or args.repeat < 1 or not jobs_list or min(jobs_list) < 1:
+        raise SystemExit("--n, --repeat and every --jobs value must be at least 1")
     timeout = args.timeout or 600 + 60 * args.n
     course = Course.at(ROOT)
+    # Compiled once, as an install would: where PYTHONDONTWRITEBYTECODE is set, every timed
+    # run (and each sandbox) would otherwise compile the grader's modules again.
+    compileall.compile_dir(str(ROOT / "autograder"), quiet=1)
     work = args.work / time.strftime("run-%Y%m%d-%H%M%S")
     work.mkdir(parents=True)
     say(
@@ -606,24 +632,36 @@ def main() -> int:
             skipped.append(f"{name}: cannot build the class: {exc}")
             continue
         manifests[name] = prepared.manifest
-        for method in methods:
-            for jobs in jobs_list:
-                label = f"{name} {method} --jobs {jobs}"
-                why = unavailable.get(method)
-                if why is None and method in ANCHORS and prepared.checks_error:
-                    why = prepared.checks_error
-                if why is not None:
-                    rows.append(Row(name, method, jobs, args.n, error=why))
-                    say(f"  {label}: skipped ({why})")
-                    continue
-                say(f"  {label} ...")
-                row = run_method(method, jobs, prepared, course, venv, work, timeout, extra)
-                rows.append(row)
-                say(
-                    f"    {len(row.scores)}/{row.n} graded in {fmt(row.wall_s, '.1f')} s"
-                    f" ({fmt(row.rate, '.3f')} submissions/s)"
-                    + (f"; PROBLEM: {row.error}" if row.error else "")
-                )
+        runs: dict[tuple[str, int], list[Row]] = {}
+        # Per --jobs value, the methods run back to back (the floor first, then ours), round
+        # after round: rows that are compared are measured minutes apart at most, not the
+        # whole benchmark apart, on a machine whose speed drifts.
+        for jobs in jobs_list:
+            for round_ in range(args.repeat):
+                for method in sorted(methods, key=RUN_ORDER.index):
+                    label = f"{name} {method} --jobs {jobs}"
+                    if args.repeat > 1:
+                        label += f" (run {round_ + 1} of {args.repeat})"
+                    why = unavailable.get(method)
+                    if why is None and method in ANCHORS and prepared.checks_error:
+                        why = prepared.checks_error
+                    if why is not None:
+                        if round_ == 0:
+                            runs[method, jobs] = [Row(name, method, jobs, args.n, error=why)]
+                            say(f"  {label}: skipped ({why})")
+                        continue
+                    say(f"  {label} ...")
+                    last = work / name / f"{method}-j{jobs}"  # a repeat's folder: the last kept
+                    shutil.rmtree(last, ignore_errors=True)
+                    last.with_suffix(".log").unlink(missing_ok=True)
+                    row = run_method(method, jobs, prepared, course, venv, work, timeout, extra)
+                    runs.setdefault((method, jobs), []).append(row)
+                    say(
+                        f"    {len(row.scores)}/{row.n} graded in {fmt(row.wall_s, '.1f')} s"
+                        f" ({fmt(row.rate, '.3f')} submissions/s)"
+                        + (f"; PROBLEM: {row.error}" if row.error else "")
+                    )
+        rows += [median_row(runs[m, j]) for m in methods for j in jobs_list if (m, j) in runs]
 
     say("")
     say(performance_report(rows))
