@@ -45,8 +45,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from autograder import workers as worker_processes
 from autograder.course import Assignment
 from autograder.errors import AutograderError, CourseError, SandboxError
@@ -457,6 +455,8 @@ def derive(cells: list[Cell], max_per_function: int = DEFAULT_MAX_PER_FUNCTION) 
 
 def write_variant(reference: Path, cell: int, code: str, out: Path) -> Path:
     """A copy of the reference notebook with one cell's code replaced."""
+    import nbformat  # here: the CLI imports this module for its defaults, and starts faster
+
     if reference.suffix == ".py":
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(code)]

@@ -18,7 +18,7 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 # "__main__" is the program that runs the batch: without it, each worker would run it again.
-PRELOAD = ("__main__", "numpy", "torch", "pytest", "autograder.grade")
+PRELOAD = ("__main__", "numpy", "torch", "pytest", "autograder.grade", "autograder.grader.plugin")
 
 
 def context() -> BaseContext:

@@ -6,10 +6,10 @@ import time
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.course import Assignment
 from autograder.errors import CourseError, NotebookError, SandboxError
-from autograder.grader.plugin import TestRunner
 from autograder.grader.proxy import MissingName, StudentCodeError
 from autograder.grader.reference import load_reference
 from autograder.grader.scoring import score_code_questions
@@ -19,6 +19,9 @@ from autograder.notebook import read_notebook
 from autograder.results import QuestionResult, Status, SubmissionResult, TestResult
 from autograder.sandbox.base import LaunchConfig, Sandbox
 from autograder.spec import AssignmentSpec, Question, QuestionKind
+
+if TYPE_CHECKING:
+    from autograder.grader.plugin import TestRunner
 
 
 def launch_config(
@@ -164,6 +167,9 @@ class Grader:
         return tests
 
     def _test_runner(self) -> TestRunner:
+        # pytest is imported here, by the workers: the batch process does without it.
+        from autograder.grader.plugin import TestRunner
+
         if self._runner is None:
             self._runner = TestRunner(self.tests_dir, self.assignment.spec, self.reference)
         return self._runner
