@@ -227,6 +227,11 @@ def run_ours(
         )
     if not peaks:
         row.notes.append("no peak memory recorded (no cgroup)")
+    if not usage.cpu_complete:
+        row.notes.append(
+            "cpu s/sub counts only processes that were waited for (no cgroup v1 cpuacct "
+            "here): the workers, forked by a fork server, are missing"
+        )
     if sandbox == "docker":
         row.notes.append("total memory excludes the containers")
     return row
