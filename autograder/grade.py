@@ -343,53 +343,70 @@ def _pool_outcomes(
     alone in a pool of one, where a crash is its own; after `MAX_WORKER_CRASHES` of its
     own it is recorded as crashed. The others go on in parallel, uncharged.
     """
-    context = workers.context()
-    crashes: dict[str, int] = {}
-    pending, suspects = list(todo), []
-    spares = _spare_zygotes(context, course, assignment, options, slots, min(jobs, len(todo)))
+    pools = _Pools(workers.context(), course, assignment, options, slots)
+    spares = pools.spare_zygotes(min(jobs, len(todo)))
     try:
-        yield from _pool_rounds(
-            context, course, assignment, options, slots, jobs, pending, suspects, crashes, spares
-        )
+        yield from _pool_rounds(pools, jobs, list(todo), spares)
     finally:
         if spares is not None:
             spares.end()
 
 
-def _spare_zygotes(
-    context: Any,
-    course: Course,
-    assignment: Assignment,
-    options: WorkerOptions,
-    slots: list[str],
-    count: int,
-) -> Spares | None:
-    """The first workers' zygotes, started now (see `warm.Spares`): local warm sandboxes
-    without GPUs only."""
-    if slots or count < 1:
-        return None
-    box = make_sandbox(options.sandbox, course, warm=options.warm)
-    if not isinstance(box, WarmSandbox):
-        return None
-    return Spares.launch(context, box.base, launch_config(assignment), count)
+@dataclass(frozen=True)
+class _Pools:
+    """What every worker pool of one batch is made from."""
+
+    context: Any
+    course: Course
+    assignment: Assignment
+    options: WorkerOptions
+    slots: list[str]
+
+    def new(
+        self, size: int, started: Any = None, spares: Spares | None = None
+    ) -> ProcessPoolExecutor:
+        queue = None
+        if self.slots:
+            queue = self.context.Queue()
+            for slot in self.slots:
+                queue.put(slot)
+        args = (str(self.course.root), self.assignment.name, self.options, queue, started, spares)
+        return workers.pool(self.context, max(1, size), _init_worker, args)
+
+    def spare_zygotes(self, count: int) -> Spares | None:
+        """The first workers' zygotes, started now (see `warm.Spares`): local warm
+        sandboxes without GPUs only."""
+        if self.slots or count < 1:
+            return None
+        box = make_sandbox(self.options.sandbox, self.course, warm=self.options.warm)
+        if not isinstance(box, WarmSandbox):
+            return None
+        return Spares.launch(self.context, box.base, launch_config(self.assignment), count)
+
+    def grade_alone(self, sub: Submission) -> Outcome | None:
+        """`sub` graded in a pool of its own; None when its worker died."""
+        pool = self.new(1)
+        try:
+            return pool.submit(
+                _grade_in_worker, sub.student_id, str(sub.path), sub.content_hash
+            ).result()
+        except BrokenProcessPool:
+            return None
+        except Exception as exc:
+            return exc
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _pool_rounds(
-    context: Any,
-    course: Course,
-    assignment: Assignment,
-    options: WorkerOptions,
-    slots: list[str],
-    jobs: int,
-    pending: list[Submission],
-    suspects: list[Submission],
-    crashes: dict[str, int],
-    spares: Spares | None,
+    pools: _Pools, jobs: int, pending: list[Submission], spares: Spares | None
 ) -> Outcomes:
+    crashes: dict[str, int] = {}
+    suspects: list[Submission] = []
     while pending or suspects:
         if suspects:
             sub = suspects.pop(0)
-            outcome = _grade_alone(context, course, assignment, options, slots, sub)
+            outcome = pools.grade_alone(sub)
             if outcome is None:  # its own crash
                 crashes[sub.student_id] = crashes.get(sub.student_id, 0) + 1
                 if crashes[sub.student_id] < MAX_WORKER_CRASHES:
@@ -398,10 +415,8 @@ def _pool_rounds(
                 outcome = WorkerCrashed()
             yield sub, outcome
             continue
-        started = context.SimpleQueue()
-        pool = _new_pool(
-            context, course, assignment, options, slots, len(pending), jobs, started, spares
-        )
+        started = pools.context.SimpleQueue()
+        pool = pools.new(min(jobs, len(pending)), started, spares)
         broken: list[Submission] = []
         try:
             futures: dict[Future[SubmissionResult], Submission] = {
@@ -441,49 +456,3 @@ def _pool_rounds(
                 "nothing was charged to the students. Check free memory, then rerun "
                 "the same command to resume"
             )
-
-
-def _new_pool(
-    context: Any,
-    course: Course,
-    assignment: Assignment,
-    options: WorkerOptions,
-    slots: list[str],
-    count: int,
-    jobs: int,
-    started: Any,
-    spares: Spares | None = None,
-) -> ProcessPoolExecutor:
-    queue = None
-    if slots:
-        queue = context.Queue()
-        for slot in slots:
-            queue.put(slot)
-    return workers.pool(
-        context,
-        max(1, min(jobs, count)),
-        _init_worker,
-        (str(course.root), assignment.name, options, queue, started, spares),
-    )
-
-
-def _grade_alone(
-    context: Any,
-    course: Course,
-    assignment: Assignment,
-    options: WorkerOptions,
-    slots: list[str],
-    sub: Submission,
-) -> Outcome | None:
-    """`sub` graded in a pool of its own; None when its worker died."""
-    pool = _new_pool(context, course, assignment, options, slots, 1, 1, None)
-    try:
-        return pool.submit(
-            _grade_in_worker, sub.student_id, str(sub.path), sub.content_hash
-        ).result()
-    except BrokenProcessPool:
-        return None
-    except Exception as exc:
-        return exc
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
