@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from autograder.grader.proxy import ForbiddenAPI, StudentCodeError, StudentProxy, StudentTimeout
-from autograder.grader.reference import seed_everything
+from autograder.grader.reference import limit_threads, seed_everything
 from autograder.grader.session import StudentSession
 from autograder.results import Outcome, TestResult
 from autograder.spec import AssignmentSpec
@@ -256,6 +256,7 @@ class TestRunner:
         self._thread.start()
 
     def _main(self) -> None:
+        limit_threads(self.plugin.spec.limits.threads)  # this thread runs the tests' checks
         args = [str(self.tests_dir), *PYTEST_ARGS, "--rootdir", str(self.tests_dir)]
         try:
             code = pytest.main(args, plugins=[self.plugin, _Loop(self)])

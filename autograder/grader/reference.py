@@ -42,6 +42,17 @@ def seed_everything(seed: int) -> None:
         torch.default_generator.manual_seed(seed)
 
 
+def limit_threads(threads: int) -> None:
+    """Run the torch work of the calling thread (the reference, the tests' checks) on
+    `threads` threads, the budget a sandbox gets. torch's default, one thread per core in
+    each of --jobs workers, makes the workers' threads outnumber the cores and spin waiting
+    for each other (backprop at --jobs 2 took twice as long on 2 cores). OpenMP keeps the
+    count per thread: each thread that computes must call this."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def load_reference(folder: Path, seed: int = 0) -> types.ModuleType:
     """Execute the reference and return its namespace as a module (trusted code)."""
     path = reference_file(folder)

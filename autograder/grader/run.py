@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from autograder.course import Assignment
 from autograder.errors import CourseError, NotebookError, SandboxError
 from autograder.grader.proxy import MissingName, StudentCodeError
-from autograder.grader.reference import load_reference
+from autograder.grader.reference import limit_threads, load_reference
 from autograder.grader.scoring import score_code_questions
 from autograder.grader.session import StudentSession
 from autograder.grader.theory import NOT_ANSWERED, grade_answer
@@ -80,6 +80,7 @@ class Grader:
         warm_up = getattr(sandbox, "warm_up", None)
         if warm_up is not None:
             warm_up(config)
+        limit_threads(assignment.spec.limits.threads)
         reference = load_reference(assignment.reference_folder, assignment.spec.seed)
         grader = cls(assignment, sandbox, reference, config, assignment.hidden_tests)
         # pytest collects the hidden tests while the sandbox is still warming up.
