@@ -26,6 +26,7 @@ import sysconfig
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import autograder.runtime as runtime_package
 from autograder.sandbox import cgroups
@@ -165,6 +166,25 @@ class Launched:
     group: cgroups.ControlGroup | None
     scratch: Path | None  # host folder, only without bubblewrap
 
+    def end(self) -> None:
+        """Kill the runtime and everything it started, then remove its cgroup and scratch."""
+        _end(self.popen, self.group, self.scratch)
+
+
+def _end(popen: Any, group: cgroups.ControlGroup | None, scratch: Path | None) -> None:
+    # `popen`: a subprocess.Popen, or what warm.py gives for a process another one started.
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            popen.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=10)
+    if group is not None:
+        group.remove()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
 
 @dataclass
 class LocalProcess:
@@ -185,17 +205,7 @@ class LocalProcess:
             self._killed = True
             with contextlib.suppress(OSError):
                 self.sock.close()
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self.popen.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=10)
-        if self.group is not None:
-            self.group.remove()
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+        _end(self.popen, self.group, self.scratch)
 
     def output(self) -> tuple[str, str]:
         wait = 2.0 if self.popen.poll() is not None else 0.0

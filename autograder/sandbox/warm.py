@@ -335,13 +335,7 @@ class Spares:
         reap them all."""
         self.release()
         for launched in self._launched:
-            if launched.popen.poll() is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(launched.popen.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                launched.popen.wait(timeout=10)
-            if launched.group is not None:
-                launched.group.remove()
+            launched.end()
         self._launched = []
 
 
@@ -399,7 +393,7 @@ class _Foreign:
 
     def kill(self) -> None:
         if self.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+            with contextlib.suppress(OSError):
                 signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
 
 
