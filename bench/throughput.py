@@ -259,7 +259,7 @@ def run_floor(p: Prepared, jobs: int, work: Path, timeout: float) -> Row:
     data = json.loads(out.read_text())
     row.wall_s, row.cpu_s, row.warmup_s = data["wall_s"], data["cpu_s"], data["warmup_s"]
     row.notes.append(
-        f"wall and CPU after a {data['warmup_s']:.1f} s warm-up (import torch, load checks)"
+        f"wall and CPU after a {row.warmup_s:.1f} s warm-up (import torch, load checks)"
     )
     for student, result in data["students"].items():
         row.scores[student] = result.get("total")
@@ -518,9 +518,9 @@ def targets_report(rows: list[Row]) -> list[str]:
                 continue
             ratio = row.rate / ref.rate
             verdict = "met" if ratio >= target else "NOT met"
+            which = " (its fastest row)" if fallback else " j2"
             lines.append(
-                f"{row.assignment}: ours-local j2 / {anchor}"
-                f"{' (its fastest row)' if fallback else ' j2'} = {ratio:.2f} "
+                f"{row.assignment}: ours-local j2 / {anchor}{which} = {ratio:.2f} "
                 f"(target >= {target:g}): {verdict}"
             )
             if anchor == "floor" and ref.warmup_s and ref.wall_s:
@@ -528,7 +528,7 @@ def targets_report(rows: list[Row]) -> list[str]:
                 # above leaves the floor's warm-up out. Both are shown, the target unchanged.
                 whole = len(ref.scores) / (ref.wall_s + ref.warmup_s)
                 lines.append(
-                    f"{row.assignment}: for comparison, the floor j2 timed end to end like "
+                    f"{row.assignment}: for comparison, the floor{which} timed end to end like "
                     f"the other methods ({ref.warmup_s:.1f} s warm-up included) did "
                     f"{whole:.1f} subs/s; ours-local j2 / that = {row.rate / whole:.2f}"
                 )
