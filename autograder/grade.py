@@ -301,6 +301,7 @@ def grade(
                 idle = "no grader was needed" if not todo else "no Ray grader started"
                 summary.isolation = cluster.isolation or f"not reported: {idle}"
                 summary.warnings, summary.notes = cluster.gaps, cluster.notes
+    summary.notes += [f"{r.student_id}: {r.retried}" for r in summary.results if r.retried]
     summary.wall_s = time.monotonic() - started
     return summary
 
@@ -402,6 +403,7 @@ def _pool_rounds(
     pools: _Pools, jobs: int, pending: list[Submission], spares: Spares | None
 ) -> Outcomes:
     crashes: dict[str, int] = {}
+    failures: dict[str, Exception] = {}  # the first internal error of each submission
     suspects: list[Submission] = []
     while pending or suspects:
         if suspects:
@@ -413,11 +415,12 @@ def _pool_rounds(
                     suspects.insert(0, sub)
                     continue
                 outcome = WorkerCrashed()
-            yield sub, outcome
+            yield sub, _after_retry(outcome, failures.get(sub.student_id))
             continue
         started = pools.context.SimpleQueue()
         pool = pools.new(min(jobs, len(pending)), started, spares)
         broken: list[Submission] = []
+        again: list[Submission] = []
         try:
             futures: dict[Future[SubmissionResult], Submission] = {
                 pool.submit(_grade_in_worker, s.student_id, str(s.path), s.content_hash): s
@@ -440,6 +443,12 @@ def _pool_rounds(
                         broken.append(sub)
                         continue
                     except Exception as exc:
+                        if not isinstance(exc, AutograderError) and sub.student_id not in failures:
+                            # A bug of ours, maybe a passing one: once more, alone, in a
+                            # fresh worker, before the submission is recorded as an error.
+                            failures[sub.student_id] = exc
+                            again.append(sub)
+                            continue
                         outcome = exc
                     yield sub, outcome
         finally:
@@ -447,12 +456,24 @@ def _pool_rounds(
         began = set()
         while not started.empty():
             began.add(started.get())
-        suspects = [s for s in broken if s.student_id in began]
+        crashed = [s for s in broken if s.student_id in began]
         pending = [s for s in broken if s.student_id not in began]
-        if broken and not suspects:
+        suspects = again + crashed
+        if broken and not crashed:
             # The workers died before starting any submission: no student is to blame.
             raise AutograderError(
                 f"the grading worker processes died before grading {pending[0].path}; "
                 "nothing was charged to the students. Check free memory, then rerun "
                 "the same command to resume"
             )
+
+
+def _after_retry(outcome: Outcome, first: Exception | None) -> Outcome:
+    """A retried submission's outcome, saying what its first try hit."""
+    if first is None:
+        return outcome
+    if isinstance(outcome, SubmissionResult):
+        note = f"graded on a second try after an internal error ({type(first).__name__}: {first})"
+        outcome.retried = "; ".join(filter(None, [note, outcome.retried]))
+        outcome.message = "; ".join(filter(None, [note, outcome.message]))
+    return outcome

@@ -641,10 +641,8 @@ def _grade_in_worker(key: str, path: str) -> Graded:
     if _grader_error is not None:
         raise _grader_error
     assert _grader is not None, "worker not initialised"
-    result = _grader.grade(key, Path(path), key)
-    if result.status is Status.ERROR:  # the sandbox failed, not the notebook: once more
-        result = _grader.grade(key, Path(path), key)
-    return Graded.of(result)
+    # A sandbox that fails is tried once more by the grader itself.
+    return Graded.of(_grader.grade(key, Path(path), key))
 
 
 class _Workers:

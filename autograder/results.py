@@ -73,6 +73,9 @@ class SubmissionResult:
     sandbox: str = ""
     duration_s: float = 0.0
     peak_memory_mb: float | None = None
+    # Why it was graded a second time (a sandbox that failed, an internal error); the
+    # message says it too. Empty: graded at the first try.
+    retried: str = ""
     # The late policy: recorded apart from the scores, which stay the raw ones.
     submitted_at: str | None = None  # ISO-8601 with offset; from the LMS, else the file's mtime
     late_minutes: float = 0.0  # after the due time (0: on time); grace minutes included

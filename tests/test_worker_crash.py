@@ -2,7 +2,8 @@
 
 The trusted side can crash (an instructor's hidden test calling os._exit, the worker
 running out of memory). The pool then fails every unfinished submission, queued ones too;
-only those a worker had started may be charged, each graded alone to find out.
+only those a worker had started may be charged, each graded alone to find out. A grader
+that raises (a bug of ours) is given one more try, alone, in a fresh worker.
 """
 
 from __future__ import annotations
@@ -32,22 +33,47 @@ def test_zz_crash_hook(student):
 """
 
 
+# A hidden test that breaks the grader's scoring for the notebook being graded: the
+# worker's `grade` raises. "once": only in the first worker that grades it.
+INTERNAL_ERROR_HOOK = """\
+from pathlib import Path
+
+import autograder.grader.run as run
+
+
+def test_zz_internal_error_hook(student):
+    try:
+        mode = student.INTERNAL_ERROR
+    except Exception:
+        return
+    marker = Path({marker!r}) / student.STUDENT
+    if mode == "once" and marker.exists():
+        return
+    marker.write_text(mode)
+    real = run.score_code_questions
+
+    def broken(*args):
+        run.score_code_questions = real
+        raise RuntimeError("a bug in the grader")
+
+    run.score_code_questions = broken
+"""
+
+
 def _course(root: Path, students: int) -> Path:
     hello_class(root, ["return torch.clamp(x, min=0)"] * students)
     (root / "assignments" / "hello" / "hidden_tests" / "test_crash_hook.py").write_text(CRASH_HOOK)
-    crasher = root / "submissions" / "s01.ipynb"
-    nb = nbformat.read(crasher, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("CRASH_GRADER = True"))
-    nbformat.write(nb, crasher)
+    _append_cell(root / "submissions" / "s01.ipynb", "CRASH_GRADER = True")
     return root
 
 
-@pytest.mark.slow
-def test_only_the_crashing_submission_is_charged(tmp_path: Path) -> None:
-    from autograder.sandbox.local import bwrap_works
+def _append_cell(notebook: Path, source: str) -> None:
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    nbformat.write(nb, notebook)
 
-    require_isolation(bwrap_works(), "bubblewrap")
-    root = _course(tmp_path / "course", students=8)
+
+def _grade(root: Path) -> tuple[subprocess.CompletedProcess[str], sqlite3.Connection]:
     done = subprocess.run(
         [
             sys.executable,
@@ -68,8 +94,17 @@ def test_only_the_crashing_submission_is_charged(tmp_path: Path) -> None:
         timeout=900,
         check=False,
     )
+    return done, sqlite3.connect(root / "gradebook.db")
+
+
+@pytest.mark.slow
+def test_only_the_crashing_submission_is_charged(tmp_path: Path) -> None:
+    from autograder.sandbox.local import bwrap_works
+
+    require_isolation(bwrap_works(), "bubblewrap")
+    root = _course(tmp_path / "course", students=8)
+    done, db = _grade(root)
     assert done.returncode == 1, done.stdout + done.stderr  # one submission failed
-    db = sqlite3.connect(root / "gradebook.db")
     rows = dict(
         db.execute("SELECT student_id, status || ' ' || score FROM attempts WHERE current = 1")
     )
@@ -80,3 +115,40 @@ def test_only_the_crashing_submission_is_charged(tmp_path: Path) -> None:
     message = db.execute("SELECT message FROM attempts WHERE student_id = 's01'").fetchone()[0]
     assert "crash" in message.lower(), message
     assert all(v.startswith("graded") for v in rows.values()), rows
+
+
+@pytest.mark.slow
+def test_an_internal_error_is_tried_again_alone_before_it_is_recorded(tmp_path: Path) -> None:
+    from autograder.sandbox.local import bwrap_works
+
+    require_isolation(bwrap_works(), "bubblewrap")
+    root = hello_class(tmp_path / "course", ["return torch.clamp(x, min=0)"] * 6)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    hook = INTERNAL_ERROR_HOOK.format(marker=str(markers))
+    (root / "assignments" / "hello" / "hidden_tests" / "test_error_hook.py").write_text(hook)
+    for student, mode in (("s01", "once"), ("s02", "always")):
+        _append_cell(
+            root / "submissions" / f"{student}.ipynb",
+            f"INTERNAL_ERROR = {mode!r}\nSTUDENT = {student!r}",
+        )
+    done, db = _grade(root)
+    assert done.returncode == 1, done.stdout + done.stderr  # s02 failed twice
+    rows = {
+        student: (status, score, message)
+        for student, status, score, message in db.execute(
+            "SELECT student_id, status, score, message FROM attempts WHERE current = 1"
+        )
+    }
+    assert set(rows) == {f"s{i:02d}" for i in range(6)}, rows
+    full = rows["s00"][1]
+    status, score, message = rows.pop("s01")
+    assert (status, score) == ("graded", full), rows
+    assert "second try after an internal error (RuntimeError: a bug in the grader)" in message
+    # The batch's summary names it too: the instructor need not regrade it.
+    assert "s01: graded on a second try after an internal error" in done.stdout, done.stdout
+    status, score, message = rows.pop("s02")
+    assert status == "error" and score == 0, message
+    assert "internal error while grading (RuntimeError: a bug in the grader)" in message
+    assert all(row == ("graded", full, "") for row in rows.values()), rows
+    assert sorted(p.name for p in markers.iterdir()) == ["s01", "s02"]

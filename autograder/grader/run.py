@@ -105,31 +105,43 @@ class Grader:
             result.questions = zero_scores(spec, "the submission could not be read")
             result.duration_s = round(time.monotonic() - started, 3)
             return result
-        session = StudentSession(
-            self.sandbox, notebook.runnable(), self.config, spec.limits, spec.seed
-        )
-        try:
-            session.start()
-            answers = {
-                q.id: _read_answer(session, q.variable)
-                for q in spec.questions
-                if q.kind is not QuestionKind.CODE
-            }
-            tests = self._run_tests(session)
-        except SandboxError as exc:
-            result.status, result.message = Status.ERROR, str(exc)
-            result.questions = zero_scores(spec, "the sandbox failed; regrade this submission")
-            return result
-        except StudentCodeError as exc:
-            # The notebook never got to run (e.g. it failed on every start).
-            answers, tests = {}, []
-            result.message = str(exc)
-        finally:
-            session.close()
-            result.stdout, result.stderr = session.stdout_stderr()
-            result.cells = sorted(session.cell_records.values(), key=lambda c: c.index)
-            result.peak_memory_mb = session.peak_memory_mb
-            result.duration_s = round(time.monotonic() - started, 3)
+        cells = notebook.runnable()
+        failed: str | None = None  # the first sandbox failure, when a second try was made
+        while True:
+            session = StudentSession(self.sandbox, cells, self.config, spec.limits, spec.seed)
+            try:
+                session.start()
+                answers = {
+                    q.id: _read_answer(session, q.variable)
+                    for q in spec.questions
+                    if q.kind is not QuestionKind.CODE
+                }
+                tests = self._run_tests(session)
+                break
+            except SandboxError as exc:
+                if failed is None:
+                    # A sandbox that could not start or fork (a daemon's hiccup, a zygote
+                    # that died) says nothing about the notebook: once more, on a fresh one.
+                    failed = str(exc)
+                    self._reset_sandbox()
+                    continue
+                result.status = Status.ERROR
+                result.message = f"{exc} (on the second try; the first: {failed})"
+                result.questions = zero_scores(spec, "the sandbox failed; regrade this submission")
+                return result
+            except StudentCodeError as exc:
+                # The notebook never got to run (e.g. it failed on every start).
+                answers, tests = {}, []
+                result.message = str(exc)
+                break
+            finally:
+                session.close()
+                result.stdout, result.stderr = session.stdout_stderr()
+                result.cells = sorted(session.cell_records.values(), key=lambda c: c.index)
+                result.peak_memory_mb = session.peak_memory_mb
+                result.duration_s = round(time.monotonic() - started, 3)
+        if failed is not None:
+            result.retried = f"the sandbox failed once ({failed}); graded on a fresh one"
         code = {q.question_id: q for q in score_code_questions(spec, tests)}
         result.tests = tests
         result.questions = [
@@ -140,8 +152,15 @@ class Grader:
         ]
         if session.timed_out:
             result.status = Status.TIMEOUT
-        result.message = "; ".join(filter(None, [result.message, _run_summary(session)]))
+        parts = [result.retried, result.message, _run_summary(session)]
+        result.message = "; ".join(filter(None, parts))
         return result
+
+    def _reset_sandbox(self) -> None:
+        # A warm sandbox's next start is a fresh zygote; others start fresh anyway.
+        close = getattr(self.sandbox, "close", None)
+        if close is not None:
+            close()
 
     def _theory(self, question: Question, value: object) -> QuestionResult:
         if self.reference is None:  # public checks: students never get the answer key
