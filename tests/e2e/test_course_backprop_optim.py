@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.attempts import note
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 NAMES = ("backprop", "optim")
@@ -99,7 +101,8 @@ def test_sample_class_scores_match_expected(graded: Graded) -> None:
     for student, want in expected.items():
         row = graded.rows[student]
         if row["status"] != want["status"]:
-            wrong.append(f"{student}: status {row['status']}, expected {want['status']}")
+            why = note(graded.root, graded.name, student)
+            wrong.append(f"status {row['status']}, expected {want['status']}; {why}")
         for qid, points in want["questions"].items():
             if float(row[qid]) != pytest.approx(points, abs=1e-4):
                 wrong.append(f"{student}.{qid}: {row[qid]}, expected {points} ({want['why']})")
