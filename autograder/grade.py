@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from autograder import deadline, workers
-from autograder.backends import BACKENDS, Outcome, Outcomes, WorkerCrashed
+from autograder.backends import (
+    BACKENDS,
+    Outcome,
+    Outcomes,
+    WorkerCrashed,
+    after_retry,
+    worth_a_retry,
+)
 from autograder.backends.ray import RayBackend
 from autograder.course import Assignment, Course
 from autograder.errors import AutograderError, CourseError, SandboxError
@@ -415,7 +422,7 @@ def _pool_rounds(
                     suspects.insert(0, sub)
                     continue
                 outcome = WorkerCrashed()
-            yield sub, _after_retry(outcome, failures.get(sub.student_id))
+            yield sub, after_retry(outcome, failures.get(sub.student_id))
             continue
         started = pools.context.SimpleQueue()
         pool = pools.new(min(jobs, len(pending)), started, spares)
@@ -443,9 +450,8 @@ def _pool_rounds(
                         broken.append(sub)
                         continue
                     except Exception as exc:
-                        if not isinstance(exc, AutograderError) and sub.student_id not in failures:
-                            # A bug of ours, maybe a passing one: once more, alone, in a
-                            # fresh worker, before the submission is recorded as an error.
+                        if worth_a_retry(exc) and sub.student_id not in failures:
+                            # Once more, alone, in a fresh worker (see `grade_alone`).
                             failures[sub.student_id] = exc
                             again.append(sub)
                             continue
@@ -466,14 +472,3 @@ def _pool_rounds(
                 "nothing was charged to the students. Check free memory, then rerun "
                 "the same command to resume"
             )
-
-
-def _after_retry(outcome: Outcome, first: Exception | None) -> Outcome:
-    """A retried submission's outcome, saying what its first try hit."""
-    if first is None:
-        return outcome
-    if isinstance(outcome, SubmissionResult):
-        note = f"graded on a second try after an internal error ({type(first).__name__}: {first})"
-        outcome.retried = "; ".join(filter(None, [note, outcome.retried]))
-        outcome.message = "; ".join(filter(None, [note, outcome.message]))
-    return outcome

@@ -198,6 +198,34 @@ def write_notebook(path: Path, cells: Cells) -> Path:
 
 
 # --------------------------------------------------------------------------- grading
+# A hidden test that breaks the grader's scoring for the notebook being graded (its
+# `INTERNAL_ERROR` and `STUDENT` variables): the worker's `grade` raises. "once": only in
+# the first worker that grades it (a file named STUDENT in the folder `marker` says so).
+INTERNAL_ERROR_HOOK = """\
+from pathlib import Path
+
+import autograder.grader.run as run
+
+
+def test_zz_internal_error_hook(student):
+    try:
+        mode = student.INTERNAL_ERROR
+    except Exception:
+        return
+    marker = Path({marker!r}) / student.STUDENT
+    if mode == "once" and marker.exists():
+        return
+    marker.write_text(mode)
+    real = run.score_code_questions
+
+    def broken(*args):
+        run.score_code_questions = real
+        raise RuntimeError("a bug in the grader")
+
+    run.score_code_questions = broken
+"""
+
+
 _GRADE_SCRIPT = r"""
 import dataclasses, json, os, sys
 from pathlib import Path

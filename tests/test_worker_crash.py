@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import hello_class, require_isolation
+from tests.conftest import INTERNAL_ERROR_HOOK, hello_class, require_isolation
 
 # A hidden test with a fatal bug for one kind of notebook: it takes the worker down.
 CRASH_HOOK = """\
@@ -30,33 +30,6 @@ def test_zz_crash_hook(student):
         return
     if crash is True:
         os._exit(3)
-"""
-
-
-# A hidden test that breaks the grader's scoring for the notebook being graded: the
-# worker's `grade` raises. "once": only in the first worker that grades it.
-INTERNAL_ERROR_HOOK = """\
-from pathlib import Path
-
-import autograder.grader.run as run
-
-
-def test_zz_internal_error_hook(student):
-    try:
-        mode = student.INTERNAL_ERROR
-    except Exception:
-        return
-    marker = Path({marker!r}) / student.STUDENT
-    if mode == "once" and marker.exists():
-        return
-    marker.write_text(mode)
-    real = run.score_code_questions
-
-    def broken(*args):
-        run.score_code_questions = real
-        raise RuntimeError("a bug in the grader")
-
-    run.score_code_questions = broken
 """
 
 

@@ -4,6 +4,22 @@ See `base` for the contract; `ray` needs the optional extra (`pip install 'autog
 and imports it only when used, so the package imports without it.
 """
 
-from autograder.backends.base import BACKENDS, GraderFactory, Outcome, Outcomes, WorkerCrashed
+from autograder.backends.base import (
+    BACKENDS,
+    GraderFactory,
+    Outcome,
+    Outcomes,
+    WorkerCrashed,
+    after_retry,
+    worth_a_retry,
+)
 
-__all__ = ["BACKENDS", "GraderFactory", "Outcome", "Outcomes", "WorkerCrashed"]
+__all__ = [
+    "BACKENDS",
+    "GraderFactory",
+    "Outcome",
+    "Outcomes",
+    "WorkerCrashed",
+    "after_retry",
+    "worth_a_retry",
+]

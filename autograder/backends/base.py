@@ -6,7 +6,8 @@ generator of `(submission, outcome)` pairs, one per submission, in the order the
 - a `SubmissionResult` from a worker's `Grader`;
 - `WorkerCrashed` when the workers grading it died on it too often (recorded as an error);
 - any other exception grading raised (`CourseError`/`SandboxError` stop the batch, the rest
-  are recorded as internal errors).
+  are recorded as internal errors, after a second try in a fresh worker: `worth_a_retry`,
+  `after_retry`).
 
 The verb commits each outcome to the gradebook as it arrives (it is the only writer), so a
 backend never opens the gradebook, and stopping the iteration (`close()`) must stop its
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from pathlib import Path
 
+from autograder.errors import AutograderError
 from autograder.grader.run import Grader
 from autograder.results import SubmissionResult
 from autograder.submissions import Submission
@@ -34,3 +36,20 @@ GraderFactory = Callable[[Path, str, str | None], Grader]
 
 class WorkerCrashed(Exception):
     """The worker process grading a submission died on it too often to try again."""
+
+
+def worth_a_retry(outcome: Outcome) -> bool:
+    """Whether `outcome` is an internal error (a bug of ours, maybe a passing one) that a
+    fresh worker should try once more before it is recorded."""
+    return isinstance(outcome, Exception) and not isinstance(outcome, AutograderError)
+
+
+def after_retry(outcome: Outcome, first: Exception | None) -> Outcome:
+    """A retried submission's outcome, saying what its first try hit (`first`)."""
+    if first is None:
+        return outcome
+    if isinstance(outcome, SubmissionResult):
+        note = f"graded on a second try after an internal error ({type(first).__name__}: {first})"
+        outcome.retried = "; ".join(filter(None, [note, outcome.retried]))
+        outcome.message = "; ".join(filter(None, [note, outcome.message]))
+    return outcome

@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import autograder
-from autograder.backends.base import GraderFactory, Outcome, Outcomes, WorkerCrashed
+from autograder.backends.base import (
+    GraderFactory,
+    Outcome,
+    Outcomes,
+    WorkerCrashed,
+    after_retry,
+    worth_a_retry,
+)
 from autograder.backends.ray_node import GraderActor, NodeReport, pack
 from autograder.course import Assignment
 from autograder.errors import AutograderError
@@ -148,6 +155,7 @@ class _Batch:
         self.idle: list[_Worker] = []
         self.losses: Counter[str] = Counter()
         self.crashes: Counter[str] = Counter()
+        self.failures: dict[str, Exception] = {}  # the first internal error of each submission
         self.lost_nodes: dict[str, list[str]] = {}  # node -> students graded again
         self.failed_starts = 0
         self.began = time.monotonic()
@@ -196,7 +204,12 @@ class _Batch:
                 value = RuntimeError(f"Ray failed to return the result: {exc}")
             if sub is None:
                 self._ready(worker, value)
+            elif worth_a_retry(value) and sub.student_id not in self.failures:
+                self.failures[sub.student_id] = value
+                self._replace(worker)
+                self.queue.appendleft(sub)  # once more, on a fresh grader
             else:
+                value = after_retry(value, self.failures.get(sub.student_id))
                 if isinstance(value, SubmissionResult):
                     value.path = str(sub.path)  # the driver's path, not the node's copy
                     if sent is not None:
@@ -231,6 +244,13 @@ class _Batch:
         for gap in report.missing:
             if (line := f"{report.label}: {gap}") not in backend.gaps:
                 backend.gaps.append(line)
+
+    def _replace(self, worker: _Worker) -> None:
+        """End a grader that raised (its state is suspect) and start another."""
+        self.workers.remove(worker)
+        with contextlib.suppress(Exception):
+            self.ray.kill(worker.handle, no_restart=True)
+        self.start_worker()
 
     def _lost(self, worker: _Worker, sub: Submission | None, exc: Exception) -> Outcome | None:
         """Replace a dead grader; what its submission becomes (None: queued again)."""

@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from autograder import scaffold
+from tests.conftest import INTERNAL_ERROR_HOOK
 from tests.ray.clusters import (
     RayCluster,
     attempts,
@@ -103,6 +104,34 @@ def test_a_grader_crash_is_an_error_not_retried_forever(
     assert "the grader's worker process died 2 time(s) grading crasher" in done.stdout, out
     assert "was lost" not in done.stdout, "a crash on a live node is not a lost node"
     assert two_nodes.alive_nodes() == 2
+    wait_until(lambda: not grader_actors(two_nodes), 30, "the graders to end")
+
+
+def test_an_internal_error_gets_a_second_try_on_a_fresh_grader(
+    two_nodes: RayCluster, tmp_path: Path
+) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    relu = "return torch.clamp(x, min=0)"
+    course, folder = hello_class(
+        tmp_path,
+        {
+            "ok": (relu, ""),
+            "once": (relu, "INTERNAL_ERROR = 'once'\nSTUDENT = 'once'"),
+            "always": (relu, "INTERNAL_ERROR = 'always'\nSTUDENT = 'always'"),
+        },
+    )
+    hook = INTERNAL_ERROR_HOOK.format(marker=str(markers))
+    (course / "assignments/hello/hidden_tests/test_error_hook.py").write_text(hook)
+    address = f"ray://127.0.0.1:{two_nodes.client_port}"
+    options = ("--sandbox", "local", "--backend", "ray", "--address", address, "--jobs", "2")
+    done = run_grade(course, "hello", [folder], *options)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out  # "always" failed twice
+    book = attempts(course / "gradebook.db")
+    assert book == {"ok": (1, 1, 3.0), "once": (1, 1, 3.0), "always": (1, 1, 0.0)}, out
+    assert "once: graded on a second try after an internal error (RuntimeError" in out, out
+    assert sorted(p.name for p in markers.iterdir()) == ["always", "once"]
     wait_until(lambda: not grader_actors(two_nodes), 30, "the graders to end")
 
 
