@@ -245,19 +245,21 @@ class _Batch:
             if (line := f"{report.label}: {gap}") not in backend.gaps:
                 backend.gaps.append(line)
 
-    def _replace(self, worker: _Worker) -> None:
-        """End a grader that raised (its state is suspect) and start another."""
+    def _drop(self, worker: _Worker) -> None:
+        """Forget a grader and make sure its actor is gone (dead already, or suspect)."""
         self.workers.remove(worker)
         with contextlib.suppress(Exception):
             self.ray.kill(worker.handle, no_restart=True)
+
+    def _replace(self, worker: _Worker) -> None:
+        """End a grader that raised (its state is suspect) and start another."""
+        self._drop(worker)
         self.start_worker()
 
     def _lost(self, worker: _Worker, sub: Submission | None, exc: Exception) -> Outcome | None:
         """Replace a dead grader; what its submission becomes (None: queued again)."""
         ray = self.ray
-        self.workers.remove(worker)
-        with contextlib.suppress(Exception):
-            ray.kill(worker.handle, no_restart=True)
+        self._drop(worker)
         unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
         node = worker.report.node_id if worker.report else None
         node_gone = isinstance(exc, unavailable) or not _node_alive(ray, node)
