@@ -248,8 +248,7 @@ class _Batch:
     def _drop(self, worker: _Worker) -> None:
         """Forget a grader and make sure its actor is gone (dead already, or suspect)."""
         self.workers.remove(worker)
-        with contextlib.suppress(Exception):
-            self.ray.kill(worker.handle, no_restart=True)
+        _kill(self.ray, [worker])
 
     def _replace(self, worker: _Worker) -> None:
         """End a grader that raised (its state is suspect) and start another."""
@@ -384,12 +383,20 @@ def _check_fits(ray: Any, cpus: float, gpus: float) -> None:
 
 
 def _stop(ray: Any, workers: list[_Worker]) -> None:
-    """End the graders: ready ones remove their folders first, then all are killed."""
-    closing = [w.handle.close.remote() for w in workers if w.report is not None]
+    """End the graders: those still starting at once, ready ones after removing their folders."""
+    ready = [w for w in workers if w.report is not None]
+    # Killed after the ready ones, a pending grader could be placed on the room they free and
+    # start a process only to be killed in its imports.
+    _kill(ray, [w for w in workers if w.report is None])
+    closing = [w.handle.close.remote() for w in ready]
     with contextlib.suppress(Exception):
         if closing:
             ray.wait(closing, num_returns=len(closing), timeout=STOP_WAIT_S)
+    _kill(ray, ready)
+    workers.clear()
+
+
+def _kill(ray: Any, workers: list[_Worker]) -> None:
     for worker in workers:
         with contextlib.suppress(Exception):
             ray.kill(worker.handle, no_restart=True)
-    workers.clear()

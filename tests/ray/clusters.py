@@ -80,6 +80,21 @@ def processes_with(marker: str) -> dict[int, str]:
     return found
 
 
+def grader_actors(cluster: RayCluster) -> list[int]:
+    """pids of the cluster's grader actors still running."""
+    return [pid for pid, cmd in processes_with(cluster.marker).items() if "GraderActor" in cmd]
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 class RayCluster:
     """Nodes of one local Ray cluster; `address` is the head's GCS address."""
 

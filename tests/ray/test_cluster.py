@@ -11,7 +11,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import nbformat
@@ -25,8 +24,9 @@ from tests.ray.clusters import (
     cli_env,
     grade_command,
     graded_count,
-    processes_with,
+    grader_actors,
     run_grade,
+    wait_until,
 )
 
 pytestmark = pytest.mark.slow
@@ -60,20 +60,6 @@ def hello_class(root: Path, students: dict[str, tuple[str, str]]) -> tuple[Path,
         nb.cells[2].source = f"def relu(x):\n    # {student}\n    {body}\n{extra}"
         nbformat.write(nb, folder / f"{student}.ipynb")
     return course, folder
-
-
-def grader_actors(cluster: RayCluster) -> list[int]:
-    return [pid for pid, cmd in processes_with(cluster.marker).items() if "GraderActor" in cmd]
-
-
-def wait_until(condition: object, timeout: float, what: str) -> None:
-    assert callable(condition)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_a_grader_crash_is_an_error_not_retried_forever(

@@ -20,7 +20,8 @@ from tests.ray.clusters import (
     cli_env,
     grade_command,
     graded_count,
-    processes_with,
+    grader_actors,
+    wait_until,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,7 +100,8 @@ def test_a_node_killed_mid_batch_loses_nothing_and_scores_match(
             assert float(row[qid]) == pytest.approx(points), (student, qid, row)
 
     # No grader is left: the head's ended with the batch, the other died with its node.
-    assert not [cmd for cmd in processes_with(cluster.marker).values() if "GraderActor" in cmd]
+    # Ray kills actors asynchronously, so their processes may outlive the driver briefly.
+    wait_until(lambda: not grader_actors(cluster), 60, "the graders to end")
     print(
         f"\nnode killed {killed - started:.1f} s into the batch, batch done "
         f"{ended - killed:.1f} s later: {stdout[lost.start() :].splitlines()[0]}"
