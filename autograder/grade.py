@@ -83,13 +83,13 @@ def resolve_sandbox(name: str) -> str:
 
 
 def make_sandbox(name: str, course: Course, warm: bool = True) -> Sandbox:
-    """The sandbox to grade with. `warm` forks local runtimes from a zygote per worker
+    """The sandbox to grade with. `warm` forks runtimes from a zygote per worker
     (runtime/zygote.py) instead of starting a fresh sandbox per submission."""
     name = resolve_sandbox(name)
     if name == "docker":
         from autograder.sandbox.docker import DockerSandbox
 
-        return DockerSandbox()
+        return WarmSandbox(DockerSandbox()) if warm else DockerSandbox()
     # Hide the course even where the interpreter lives inside it.
     local = LocalSandbox(mask=(course.root,))
     return WarmSandbox(local) if warm and bwrap_works() else local
@@ -387,7 +387,7 @@ class _Pools:
         if self.slots or count < 1:
             return None
         box = make_sandbox(self.options.sandbox, self.course, warm=self.options.warm)
-        if not isinstance(box, WarmSandbox):
+        if not isinstance(box, WarmSandbox) or not isinstance(box.base, LocalSandbox):
             return None
         return Spares.launch(self.context, box.base, launch_config(self.assignment), count)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from autograder import grade
+from autograder.course import Course
 from autograder.errors import AutograderError
 from autograder.sandbox import docker as docker_sandbox
+from autograder.sandbox.warm import WarmSandbox
 
 
 def test_gpu_slots_repeat_each_gpu_per_gpu_times() -> None:
@@ -40,3 +44,17 @@ def test_auto_falls_back_to_local_without_docker(monkeypatch: pytest.MonkeyPatch
     assert grade.resolve_sandbox("auto") == "local"
     assert grade.resolve_sandbox("local") == "local"
     assert grade.resolve_sandbox("docker") == "docker"
+
+
+def test_docker_is_warm_unless_told_otherwise(tmp_path: Path) -> None:
+    course = Course(tmp_path)
+    box = grade.make_sandbox("docker", course)
+    assert isinstance(box, WarmSandbox) and isinstance(box.base, docker_sandbox.DockerSandbox)
+    assert box.name == "docker"  # what results and the gradebook record
+    assert isinstance(
+        grade.make_sandbox("docker", course, warm=False), docker_sandbox.DockerSandbox
+    )
+    # The batch process starts spare zygotes for local sandboxes only: a worker adopts a
+    # spare's descriptors, which a container's zygote has none of.
+    pools = grade._Pools(None, course, None, grade.WorkerOptions("docker"), [])  # type: ignore[arg-type]
+    assert pools.spare_zygotes(2) is None

@@ -1,4 +1,4 @@
-"""The Docker sandbox: one container per submission run, through the Docker SDK.
+"""The Docker sandbox: a container per submission run, or per worker in the warm pool.
 
 The container runs the same student runtime as the local sandbox, from an image that
 holds only the runtime and what student code may import (see docker/ and `image`).
@@ -6,7 +6,9 @@ It has no network, a read-only root, a size-capped tmpfs /tmp, a non-root user, 
 capabilities, no-new-privileges, memory (swap equal to it), CPU, pids, nofile and fsize
 limits. The grader talks to it over a Unix socket in a host folder mounted read-only.
 Containers carry a label with the grading process's id; `kill` removes them, and a new
-sandbox removes those a killed grader left behind.
+sandbox removes those a killed grader left behind. Started with `mode="zygote"`, the
+container's runtime is the warm zygote of `warm.WarmSandbox`: one container per worker, a
+forked runtime per submission, everything of a submission killed and wiped before the next.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.sandbox import cgroups
 from autograder.sandbox.base import (
     BOOT,
     RUNTIME_MOUNT,
@@ -146,6 +149,9 @@ class DockerProcess:
     drain: _Drain
     config: LaunchConfig
     socket_dir: Path
+    # The container's memory cgroup, as the engine made it: read (peak, OOM kills) and the
+    # peak reset per submission by the warm pool; never removed by us.
+    group: cgroups.ControlGroup | None = None
     _exit: dict[str, Any] = field(default_factory=dict)
     _peak_mb: float | None = None
     _removed: bool = False
@@ -205,13 +211,20 @@ class DockerProcess:
 
 
 def _peak_memory(container_id: str) -> float | None:
-    for path in (
-        Path(f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes"),
-        Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak"),
-        Path(f"/sys/fs/cgroup/docker/{container_id}/memory.peak"),  # cgroup v2, cgroupfs driver
+    group = _memory_group(container_id)
+    return group.peak_memory_mb() if group is not None else None
+
+
+def _memory_group(container_id: str) -> cgroups.ControlGroup | None:
+    """The container's memory cgroup on this host (v1, or v2 with either cgroup driver)."""
+    for path, version in (
+        (Path(f"/sys/fs/cgroup/memory/docker/{container_id}"), 1),
+        (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope"), 2),
+        (Path(f"/sys/fs/cgroup/docker/{container_id}"), 2),  # v2, cgroupfs driver
     ):
-        with contextlib.suppress(OSError, ValueError):
-            return int(path.read_text()) / 2**20
+        if path.is_dir():
+            # No `dirs`: the engine owns the group, we never kill through it or remove it.
+            return cgroups.ControlGroup(memory=path, pids=None, version=version)
     return None
 
 
@@ -245,7 +258,9 @@ class DockerSandbox:
             "no capabilities, cgroup memory/pids/cpu limits)"
         )
 
-    def start(self, config: LaunchConfig) -> DockerProcess:
+    def start(self, config: LaunchConfig, mode: str = "single") -> DockerProcess:
+        """Start a runtime's container; `mode="zygote"` starts the warm runtime of
+        `warm.WarmSandbox`."""
         c = self.client
         socket_dir = Path(tempfile.mkdtemp(prefix="autograder-sock-"))
         socket_dir.chmod(0o755)
@@ -255,7 +270,8 @@ class DockerSandbox:
         path.chmod(0o777)  # the container's uid connects; only this folder's mount reaches it
         listener.listen(1)
         try:
-            container = c.containers.create(self.image, **self._options(config, socket_dir))
+            options = self._options(config, socket_dir, mode)
+            container = c.containers.create(self.image, **options)
         except Exception:
             listener.close()
             shutil.rmtree(socket_dir, ignore_errors=True)
@@ -274,7 +290,8 @@ class DockerSandbox:
             raise
         finally:
             listener.close()
-        return DockerProcess(container, conn, drain, config, socket_dir)
+        group = _memory_group(container.id)
+        return DockerProcess(container, conn, drain, config, socket_dir, group)
 
     @staticmethod
     def _accept(listener: socket.socket, container: Any) -> socket.socket:
@@ -293,7 +310,9 @@ class DockerSandbox:
                     ) from None
         raise OSError("the container did not connect to the grader in time")
 
-    def _options(self, config: LaunchConfig, socket_dir: Path) -> dict[str, Any]:
+    def _options(
+        self, config: LaunchConfig, socket_dir: Path, mode: str = "single"
+    ) -> dict[str, Any]:
         size = config.scratch_mb * 2**20
         volumes = {str(socket_dir): {"bind": SOCKET_DIR, "mode": "ro"}}
         if config.data_dir is not None:
@@ -309,6 +328,7 @@ class DockerSandbox:
                 RUNTIME_PACKAGE,
                 f"unix:{SOCKET_DIR}/sock",
                 str(config.message_bytes),
+                mode,
             ],
             "environment": {
                 **runtime_env(config, home="/tmp"),

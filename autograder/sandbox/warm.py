@@ -1,8 +1,9 @@
-"""The warm local sandbox: one isolated zygote per worker, a fresh fork per submission.
+"""The warm sandbox: one isolated zygote per worker, a fresh fork per submission.
 
-Starting an interpreter and importing torch costs about a second per submission. Here a
-local sandbox is started once in zygote mode (see runtime/zygote.py): inside the same
-isolation, it imports torch and forks a child runtime per submission. Between two
+Starting an interpreter and importing torch costs about a second per submission (more with
+a container to create). Here a local sandbox (or a Docker container) is started once in
+zygote mode (see runtime/zygote.py): inside the same isolation, it imports torch and forks
+a child runtime per submission. Between two
 submissions every process in the sandbox but the zygote is killed, System V IPC objects
 are removed and the scratch folders wiped, so the trust boundary is the same as with a
 fresh sandbox: student code never runs in the zygote, and nothing of one student reaches
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.reduction import DupFd
-from typing import Any
+from typing import Any, Protocol
 
 from autograder.runtime import wire
 from autograder.sandbox import cgroups
@@ -35,9 +36,24 @@ CONTROL_TIMEOUT = 30.0
 STARTUP_TIMEOUT = 120.0
 
 
+class ZygoteProcess(Protocol):
+    """The zygote's process as its sandbox started it (`LocalProcess`, `DockerProcess`)."""
+
+    sock: socket.socket
+    group: cgroups.ControlGroup | None
+
+    def alive(self) -> bool: ...
+
+    def kill(self) -> None: ...
+
+    def output(self) -> tuple[str, str]: ...
+
+    def exit_reason(self) -> str: ...
+
+
 @dataclass
 class _Zygote:
-    process: LocalProcess
+    process: ZygoteProcess
     config: LaunchConfig
 
     def alive(self) -> bool:
@@ -120,17 +136,28 @@ class ForkedProcess:
         return group.peak_memory_mb() if group is not None else None
 
 
+class ZygoteHost(Protocol):
+    """A sandbox that can start the warm runtime: `LocalSandbox`, `DockerSandbox`."""
+
+    name: str
+
+    def missing(self) -> list[str]: ...
+
+    def isolation(self) -> str: ...
+
+    def start(self, config: LaunchConfig, mode: str = "single") -> ZygoteProcess: ...
+
+
 class WarmSandbox:
-    """A LocalSandbox whose runtimes are forked from a warm zygote (one per worker)."""
+    """A sandbox whose runtimes are forked from a warm zygote (one per worker)."""
 
-    name = "local"
-
-    def __init__(self, base: LocalSandbox) -> None:
-        if not bwrap_works():
+    def __init__(self, base: ZygoteHost) -> None:
+        if isinstance(base, LocalSandbox) and not bwrap_works():
             # Reaping kills every other process the zygote can see: only safe in its own
-            # pid namespace.
+            # pid namespace (a container has one of its own).
             raise ValueError("the warm sandbox needs bubblewrap's pid namespace")
         self.base = base
+        self.name = base.name
         self._zygote: _Zygote | None = None
         self._starting: tuple[LocalProcess, LaunchConfig] | None = None
         # Worker processes end through multiprocessing, which skips atexit: register both,

@@ -1,4 +1,7 @@
-"""The warm sandbox: runtimes forked from one zygote must be as separate as fresh sandboxes."""
+"""The warm sandbox: runtimes forked from one zygote must be as separate as fresh sandboxes.
+
+The tests of `warm` run on both hosts of a zygote: bubblewrap (local) and a Docker container.
+"""
 
 from __future__ import annotations
 
@@ -17,18 +20,23 @@ import pytest
 from autograder import workers
 from autograder.runtime import wire
 from autograder.sandbox import LaunchConfig, LocalSandbox
+from autograder.sandbox.docker import DockerSandbox
 from autograder.sandbox.local import bwrap_works, cgroups_work
 from autograder.sandbox.warm import Claimable, Spares, WarmSandbox
-from tests.conftest import require_isolation
+from tests.conftest import require_docker, require_isolation, sandbox_containers
 
 CONFIG = LaunchConfig(memory_mb=1024, max_processes=64, scratch_mb=64, output_bytes=4096)
 
 
-@pytest.fixture
-def warm() -> Iterator[WarmSandbox]:
-    require_isolation(bwrap_works(), "bubblewrap")
-    require_isolation(cgroups_work(), "cgroups")
-    box = WarmSandbox(LocalSandbox())
+@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.slow)])
+def warm(request: pytest.FixtureRequest) -> Iterator[WarmSandbox]:
+    if request.param == "docker":
+        require_docker()
+        box = WarmSandbox(DockerSandbox())
+    else:
+        require_isolation(bwrap_works(), "bubblewrap")
+        require_isolation(cgroups_work(), "cgroups")
+        box = WarmSandbox(LocalSandbox())
     yield box
     box.close()
 
@@ -91,7 +99,7 @@ def test_nothing_of_one_submission_reaches_the_next(warm: WarmSandbox) -> None:
     first = warm.start(CONFIG)
     planted_pid, sysv_id, mq = run(first, PLANT, "result")
     assert sysv_id >= 0 and mq >= 0
-    zygote_pid = warm._zygote.process.popen.pid if warm._zygote else None
+    zygote = warm._zygote
     first.kill()
     second = warm.start(CONFIG)
     seen = run(second, LOOK, "result")
@@ -104,7 +112,7 @@ def test_nothing_of_one_submission_reaches_the_next(warm: WarmSandbox) -> None:
     assert seen["mqueue"] == [] and seen["mq_open"] == -1
     # Only the zygote (the namespace's init) and the runtime itself are left.
     assert seen["pids"] == [1, seen["me"]] and planted_pid not in seen["pids"]
-    assert seen["me"] != planted_pid and zygote_pid is not None
+    assert seen["me"] != planted_pid and zygote is not None and warm._zygote is zygote
     # Fresh forks of the same zygote, seeded the same way: the same draws.
     assert seen["draw"] == again["draw"]
 
@@ -223,6 +231,30 @@ def test_preloaded_modules_are_inherited_and_their_scratch_files_wiped(
     found = run(second, f"import os\nresult = os.path.exists({seen[1]!r} + '/planted')", "result")
     second.kill()
     assert found is False
+
+
+@pytest.mark.slow
+def test_a_warm_docker_sandbox_keeps_one_container_and_measures_each_submission() -> None:
+    require_docker()
+    warm = WarmSandbox(DockerSandbox())
+    assert warm.name == "docker"
+    try:
+        big = warm.start(CONFIG)
+        run(big, "import torch\nblock = torch.ones(200 * 2**20 // 4)\nblock += 1")
+        big.kill()
+        peaks = [big.peak_memory_mb()]  # as the session reads it: once its runtime is gone
+        small = warm.start(CONFIG)
+        assert run(small, "result = 6 * 7", "result") == 42
+        small.kill()
+        peaks.append(small.peak_memory_mb())
+        ours = sandbox_containers(os.getpid())
+        assert len(ours) == 1  # the zygote's container served both submissions
+        # The peak is reset per submission: 200 MB of one student is not the next one's.
+        assert peaks[0] is not None and peaks[1] is not None, peaks
+        assert peaks[0] - peaks[1] > 150, peaks
+    finally:
+        warm.close()
+    assert sandbox_containers(os.getpid()) == []
 
 
 # --------------------------------------------------------------------------- spare zygotes
