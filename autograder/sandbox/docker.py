@@ -358,6 +358,10 @@ class DockerSandbox:
             "labels": {LABEL: "1", OWNER_LABEL: _owner()},
             "log_config": docker.types.LogConfig(type="none"),
         }
+        if mode == "zygote":
+            # The zygote must be the container's PID 1 (runtime/zygote.py), whatever init
+            # the engine adds by default (`"init": true` in daemon.json).
+            options["init"] = False
         if config.cpu_seconds is not None:
             options["ulimits"].append(
                 docker.types.Ulimit(name="cpu", soft=config.cpu_seconds, hard=config.cpu_seconds)

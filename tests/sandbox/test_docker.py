@@ -697,6 +697,14 @@ def test_no_daemon_is_docker_unavailable(monkeypatch: pytest.MonkeyPatch) -> Non
         quiet_client()
 
 
+def test_a_zygote_container_runs_without_the_engines_init(tmp_path: Path) -> None:
+    # An engine configured to add an init by default would make the zygote PID 2, and it
+    # refuses to reap outside its own pid namespace's init; single runs keep the default.
+    options = DockerSandbox()._options(LaunchConfig(), tmp_path, "zygote")
+    assert options["init"] is False and options["command"][-1] == "zygote"
+    assert "init" not in DockerSandbox()._options(LaunchConfig(), tmp_path)
+
+
 # --------------------------------------------------------------------------- image build
 def _copy_runtime(tmp_path: Path) -> Path:
     copy = tmp_path / "runtime"
