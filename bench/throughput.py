@@ -513,6 +513,16 @@ def _score(value: float | None) -> str:
     return "missing" if value is None else f"{round(value, 4):g}"
 
 
+def ratio_text(ratio: float, target: float) -> str:
+    """`ratio` with two decimals, or as many more as it takes not to round onto `target`
+    from the other side (0.4977 against 0.5 is "0.498", not a "0.50" that is NOT met)."""
+    for digits in range(2, 7):
+        text = f"{ratio:.{digits}f}"
+        if (float(text) >= target) == (ratio >= target):
+            return text
+    return repr(ratio)
+
+
 def targets_report(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
@@ -527,7 +537,8 @@ def targets_report(rows: list[Row]) -> list[str]:
             verdict = "met" if ratio >= target else "NOT met"
             which = " (its fastest row)" if fallback else " j2"
             lines.append(
-                f"{row.assignment}: ours-local j2 / {anchor}{which} = {ratio:.2f} "
+                f"{row.assignment}: ours-local j2 / {anchor}{which} = "
+                f"{ratio_text(ratio, target)} "
                 f"(target >= {target:g}): {verdict}"
             )
             if anchor == "floor" and ref.warmup_s and (whole := ref.end_to_end_rate):
