@@ -149,8 +149,9 @@ class DockerProcess:
     drain: _Drain
     config: LaunchConfig
     socket_dir: Path
-    # The container's memory cgroup, as the engine made it: read (peak, OOM kills) and the
-    # peak reset per submission by the warm pool; never removed by us.
+    # The container's memory cgroup, as the engine made it: its peak is read when the
+    # container is removed, and per submission (reset first) by the warm pool, which counts
+    # OOM kills there too; never removed by us.
     group: cgroups.ControlGroup | None = None
     _exit: dict[str, Any] = field(default_factory=dict)
     _peak_mb: float | None = None
@@ -172,7 +173,7 @@ class DockerProcess:
         self._removed = True
         with contextlib.suppress(OSError):
             self.sock.close()
-        self._peak_mb = _peak_memory(self.container.id)
+        self._peak_mb = self.group.peak_memory_mb() if self.group is not None else None
         with contextlib.suppress(Exception):
             self._state = self.container.attrs  # keep OOM facts for exit_reason
             self.container.reload()
@@ -208,11 +209,6 @@ class DockerProcess:
 
     def peak_memory_mb(self) -> float | None:
         return self._peak_mb
-
-
-def _peak_memory(container_id: str) -> float | None:
-    group = _memory_group(container_id)
-    return group.peak_memory_mb() if group is not None else None
 
 
 def _memory_group(container_id: str) -> cgroups.ControlGroup | None:

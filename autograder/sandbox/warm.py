@@ -3,12 +3,11 @@
 Starting an interpreter and importing torch costs about a second per submission (more with
 a container to create). Here a local sandbox (or a Docker container) is started once in
 zygote mode (see runtime/zygote.py): inside the same isolation, it imports torch and forks
-a child runtime per submission. Between two
-submissions every process in the sandbox but the zygote is killed, System V IPC objects
-are removed and the scratch folders wiped, so the trust boundary is the same as with a
-fresh sandbox: student code never runs in the zygote, and nothing of one student reaches
-the next. If the zygote misbehaves (dies, hangs, fails to reap), the whole sandbox is
-killed and a new one started.
+a child runtime per submission. Between two submissions every process in the sandbox but
+the zygote is killed, System V IPC objects are removed and the scratch folders wiped, so
+the trust boundary is the same as with a fresh sandbox: student code never runs in the
+zygote, and nothing of one student reaches the next. If the zygote misbehaves (dies, hangs,
+fails to reap), the whole sandbox is killed and a new one started.
 """
 
 from __future__ import annotations
@@ -159,7 +158,7 @@ class WarmSandbox:
         self.base = base
         self.name = base.name
         self._zygote: _Zygote | None = None
-        self._starting: tuple[LocalProcess, LaunchConfig] | None = None
+        self._starting: tuple[ZygoteProcess, LaunchConfig] | None = None
         # Worker processes end through multiprocessing, which skips atexit: register both,
         # so the zygote's cgroup is removed when the worker exits.
         atexit.register(self.close)
