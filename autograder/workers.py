@@ -18,7 +18,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 # "__main__" is the program that runs the batch: without it, each worker would run it again.
-PRELOAD = ("__main__", "numpy", "torch", "pytest", "autograder.grade", "autograder.grader.plugin")
+# `autograder.preload` imports torch, pytest and the grader.
+PRELOAD = ("__main__", "autograder.preload")
 
 
 def context() -> BaseContext:

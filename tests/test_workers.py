@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -15,6 +16,10 @@ from autograder import workers
 def _preloaded() -> dict[str, bool]:
     # Asked before the task imports anything: what the worker inherited.
     return {name: name in sys.modules for name in ("torch", "pytest", "autograder.grader.run")}
+
+
+def _collector() -> tuple[bool, int]:
+    return gc.isenabled(), gc.get_freeze_count()
 
 
 def _nothing() -> None:
@@ -34,6 +39,19 @@ def test_workers_inherit_the_grading_stack() -> None:
         assert pool.submit(_preloaded).result() == dict.fromkeys(
             ("torch", "pytest", "autograder.grader.run"), True
         )
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="no fork server on this platform",
+)
+def test_the_grading_stack_is_frozen_and_collection_back_on() -> None:
+    # The fork server imports with the collector paused, then freezes what it imported:
+    # a worker inherits torch's objects out of every collection, and collections on.
+    with ProcessPoolExecutor(1, mp_context=workers.context()) as pool:
+        enabled, frozen = pool.submit(_collector).result()
+    assert enabled
+    assert frozen > 50_000  # torch alone makes about 150,000 objects
 
 
 def test_workers_see_the_environment_of_their_pool(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ import ctypes
 import functools
 import gc
 import os
+import select
 import shutil
 import signal
 import socket
@@ -69,13 +70,37 @@ def _kill_all_others(timeout: float = 5.0) -> int:
     killed = 0
     deadline = time.monotonic() + timeout
     while (pids := _others()) and time.monotonic() < deadline:
+        dying = []
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
+            with contextlib.suppress(OSError, AttributeError):
+                dying.append(os.pidfd_open(pid))
+        _await_exits(dying, min(deadline, time.monotonic() + 0.1))
         _reap_children()
-        time.sleep(0.002)
     return killed
+
+
+def _await_exits(pidfds: list[int], deadline: float) -> None:
+    """Wait until every process of `pidfds` has exited (or `deadline`); closes them.
+
+    A killed runtime takes milliseconds to exit (the kernel unmaps a torch-sized address
+    space): waking on its exit, instead of polling, keeps that off the next submission."""
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    waiting = len(pidfds)
+    try:
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            for fd, _ in poller.poll(left * 1000):
+                poller.unregister(fd)
+                waiting -= 1
+        if not pidfds:  # no pidfds here (old kernel): a short pause before looking again
+            time.sleep(0.002)
+    finally:
+        for fd in pidfds:
+            os.close(fd)
 
 
 def _reap_children() -> dict[int, int]:
