@@ -15,7 +15,7 @@ import threading
 import time
 import types
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,11 @@ class GradingPlugin:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+    # New-style wrappers (`wrapper=True`): pluggy runs them as plain generators, without the
+    # result object and shim an old-style `hookwrapper` costs on each of the thousands of
+    # calls a batch makes.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
         session = self._current()
         seed = test_seed(self.spec.seed, item.nodeid)
         seed_everything(seed)
@@ -90,19 +93,19 @@ class GradingPlugin:
         session.forbid = list(question.forbid) if question else []
         session.deadline = time.monotonic() + self.spec.limits.test_timeout
         try:
-            yield
+            return (yield)
         finally:
             session.deadline = None
             session.forbid = []
 
-    @pytest.hookimpl(hookwrapper=True)
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[Any]
-    ) -> Iterator[None]:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.results.append(self._result(item, call, report))
+        return report
 
     def _result(
         self, item: pytest.Item, call: pytest.CallInfo[Any], report: pytest.TestReport
