@@ -119,7 +119,10 @@ class StudentSession:
         self.process = process
         try:
             message, _ = wire.recv_frame(
-                process.sock, self.config.message_bytes, time.monotonic() + STARTUP_TIMEOUT
+                process.sock,
+                self.config.message_bytes,
+                time.monotonic() + STARTUP_TIMEOUT,
+                read_ahead=True,
             )
         except wire.WireError as exc:
             _, err = process.output() if not process.alive() else ("", "")
@@ -196,7 +199,9 @@ class StudentSession:
     def _receive(self, deadline: float, pending: _Pending | None = None) -> dict[str, Any]:
         assert self.process is not None
         while True:
-            message, blob = wire.recv_frame(self.process.sock, self.config.message_bytes, deadline)
+            message, blob = wire.recv_frame(
+                self.process.sock, self.config.message_bytes, deadline, read_ahead=True
+            )
             if "ok" in message:
                 message["_blob"] = blob
                 return message

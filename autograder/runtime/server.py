@@ -83,7 +83,7 @@ class Runtime:
         self.send({"event": "ready", "pid": os.getpid()})
         while True:
             try:
-                message, blob = wire.recv_frame(self.sock, self.limit)
+                message, blob = wire.recv_frame(self.sock, self.limit, read_ahead=True)
             except wire.PeerClosed:
                 return
             op = message.get("op")

@@ -20,10 +20,14 @@ import socket
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 HEADER = struct.Struct("!II")
+_CHUNK = 1 << 20  # the most one recv asks for
+_READ_AHEAD = 1 << 16  # what a read-ahead recv asks for at least
+_COALESCE = 1 << 16  # blobs up to this size go out in the frame's one write
 MAX_DEPTH = 48
 MAX_ITEMS = 2_000_000
 MAX_DIM = 2**62  # no tensor library accepts a dimension this large, even of zero elements
@@ -70,45 +74,89 @@ def send_frame(
     blob_len = sum(len(b) for b in blobs)
     if len(body) + blob_len > limit:
         raise WireError(f"message of {len(body) + blob_len} bytes exceeds the {limit}-byte limit")
-    sock.sendall(HEADER.pack(len(body), blob_len) + body)
+    header = HEADER.pack(len(body), blob_len)
+    if blob_len <= _COALESCE:
+        # One write: the peer wakes once per frame, not once per part.
+        sock.sendall(b"".join([header, body, *blobs]))
+        return
+    sock.sendall(header + body)
     for blob in blobs:
         sock.sendall(blob)
+
+
+def _wait_for(sock: socket.socket, deadline: float | None) -> None:
+    """Set `sock`'s timeout to what is left before `deadline` (blocking without one)."""
+    if deadline is None:
+        if sock.gettimeout() is not None:  # settimeout costs a system call: only on a change
+            sock.settimeout(None)
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise Timeout("no answer before the deadline")
+    sock.settimeout(left)
+
+
+def _recv_some(sock: socket.socket, size: int, deadline: float | None) -> bytes:
+    _wait_for(sock, deadline)
+    try:
+        chunk = sock.recv(size)
+    except TimeoutError:
+        raise Timeout("no answer before the deadline") from None
+    except (ConnectionResetError, BrokenPipeError, OSError) as exc:
+        raise PeerClosed(f"connection lost: {exc}") from None
+    if not chunk:
+        raise PeerClosed("the other side closed the connection")
+    return chunk
 
 
 def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
     buf = bytearray()
     while len(buf) < n:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Timeout("no answer before the deadline")
-            sock.settimeout(left)
-        else:
-            sock.settimeout(None)
-        try:
-            chunk = sock.recv(min(n - len(buf), 1 << 20))
-        except TimeoutError:
-            raise Timeout("no answer before the deadline") from None
-        except (ConnectionResetError, BrokenPipeError, OSError) as exc:
-            raise PeerClosed(f"connection lost: {exc}") from None
-        if not chunk:
-            raise PeerClosed("the other side closed the connection")
-        buf += chunk
+        buf += _recv_some(sock, min(n - len(buf), _CHUNK), deadline)
     return bytes(buf)
 
 
+class _ReadAhead:
+    """Bytes read from a socket beyond the frame asked for, kept for the next frames.
+
+    It must not hold its socket: it is the socket's value in a weak-keyed table."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def __call__(self, sock: socket.socket, n: int, deadline: float | None) -> bytes:
+        buf = self.buf
+        while len(buf) < n:
+            buf += _recv_some(sock, min(max(n - len(buf), _READ_AHEAD), _CHUNK), deadline)
+        data = bytes(buf[:n])
+        del buf[:n]
+        return data
+
+
+# Read-ahead buffers, one per socket that asked for it, gone with their socket.
+_read_ahead: weakref.WeakKeyDictionary[socket.socket, _ReadAhead] = weakref.WeakKeyDictionary()
+
+
 def recv_frame(
-    sock: socket.socket, limit: int, deadline: float | None = None
+    sock: socket.socket, limit: int, deadline: float | None = None, *, read_ahead: bool = False
 ) -> tuple[dict[str, Any], bytes]:
-    """Read one frame; enforce `limit` before reading the body."""
-    json_len, blob_len = HEADER.unpack(_recv_exact(sock, HEADER.size, deadline))
+    """Read one frame; enforce `limit` before reading the body.
+
+    `read_ahead`: read up to 64 KiB at a time and keep what belongs to the next frames, so
+    a small frame takes one system call instead of three (the socket must then be read
+    with `read_ahead` only). Never on a socket that also carries file descriptors: a read
+    past the frame would drop them."""
+    receive: Callable[[socket.socket, int, float | None], bytes] = _recv_exact
+    if read_ahead:
+        receive = _read_ahead.get(sock) or _read_ahead.setdefault(sock, _ReadAhead())
+    json_len, blob_len = HEADER.unpack(receive(sock, HEADER.size, deadline))
     if json_len + blob_len > limit:
         raise WireError(
             f"the sandbox sent a message of {json_len + blob_len} bytes, "
             f"over the {limit}-byte limit"
         )
-    body = _recv_exact(sock, json_len, deadline)
-    blob = _recv_exact(sock, blob_len, deadline) if blob_len else b""
+    body = receive(sock, json_len, deadline)
+    blob = receive(sock, blob_len, deadline) if blob_len else b""
     try:
         message = json.loads(body.decode("utf-8"))
         if _SURROGATE_ESCAPE.search(body):

@@ -8,6 +8,8 @@ it must never build anything but data: no pickle, no eval, handles only via `res
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import json
 import math
 import random
@@ -15,7 +17,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -416,32 +419,45 @@ def test_random_garbage_only_ever_raises_wire_error() -> None:
 
 
 # --------------------------------------------------------------------------- framing
-def test_frames_carry_json_and_blobs(pair: tuple[socket.socket, socket.socket]) -> None:
+Receive = Callable[..., tuple[dict[str, Any], bytes]]
+
+
+@pytest.fixture(params=[False, True], ids=["exact", "read-ahead"])
+def recv(request: pytest.FixtureRequest) -> Receive:
+    """`recv_frame`, reading exactly each part or reading ahead."""
+    return functools.partial(wire.recv_frame, read_ahead=request.param)
+
+
+def test_frames_carry_json_and_blobs(
+    pair: tuple[socket.socket, socket.socket], recv: Receive
+) -> None:
     a, b = pair
     wire.send_frame(a, {"op": "x", "n": 1}, [b"ab", b"", b"cde"], LIMIT)
     wire.send_frame(a, {"op": "y"}, [], LIMIT)
-    assert wire.recv_frame(b, LIMIT, time.monotonic() + 5) == ({"op": "x", "n": 1}, b"abcde")
-    assert wire.recv_frame(b, LIMIT, time.monotonic() + 5) == ({"op": "y"}, b"")
+    assert recv(b, LIMIT, time.monotonic() + 5) == ({"op": "x", "n": 1}, b"abcde")
+    assert recv(b, LIMIT, time.monotonic() + 5) == ({"op": "y"}, b"")
 
 
 def test_sending_an_oversized_frame_is_refused_before_anything_is_sent(
     pair: tuple[socket.socket, socket.socket],
+    recv: Receive,
 ) -> None:
     a, b = pair
     with pytest.raises(wire.WireError, match="limit"):
         wire.send_frame(a, {"op": "x"}, [b"\x00" * 2000], 1000)
     with pytest.raises(wire.Timeout):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 0.2)
+        recv(b, LIMIT, time.monotonic() + 0.2)
 
 
 def test_oversized_frame_is_refused_from_its_header_before_reading_the_body(
     pair: tuple[socket.socket, socket.socket],
+    recv: Receive,
 ) -> None:
     a, b = pair
     a.sendall(wire.HEADER.pack(10**9, 10**9))  # and no body at all
     started = time.monotonic()
     with pytest.raises(wire.WireError, match="limit") as info:
-        wire.recv_frame(b, LIMIT, time.monotonic() + 5)
+        recv(b, LIMIT, time.monotonic() + 5)
     assert not isinstance(info.value, wire.Timeout)
     assert time.monotonic() - started < 1
 
@@ -472,48 +488,135 @@ def test_oversized_frame_is_refused_from_its_header_before_reading_the_body(
     ],
 )
 def test_malformed_bodies_are_refused(
-    pair: tuple[socket.socket, socket.socket], body: bytes
+    pair: tuple[socket.socket, socket.socket], recv: Receive, body: bytes
 ) -> None:
     a, b = pair
     a.sendall(wire.HEADER.pack(len(body), 0) + body)
     with pytest.raises(wire.WireError, match="malformed message"):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 5)
+        recv(b, LIMIT, time.monotonic() + 5)
 
 
 def test_lone_surrogates_are_replaced_and_pairs_kept(
     pair: tuple[socket.socket, socket.socket],
+    recv: Receive,
 ) -> None:
     """JSON may escape half a UTF-16 pair; no UTF-8 file or database can store that."""
     a, b = pair
     body = b'{"error": "bad \\ud800 and \\udcff", "\\udfff": ["ok \\ud83d\\ude00"]}'
     a.sendall(wire.HEADER.pack(len(body), 0) + body)
-    message, _ = wire.recv_frame(b, LIMIT, time.monotonic() + 5)
+    message, _ = recv(b, LIMIT, time.monotonic() + 5)
     json.dumps(message, ensure_ascii=False).encode("utf-8")  # no UnicodeEncodeError
     assert message["error"] == "bad \ufffd and \ufffd"
     assert message["\ufffd"] == ["ok 😀"]
 
 
-def test_peer_closing_is_reported_as_peer_closed(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_peer_closing_is_reported_as_peer_closed(
+    pair: tuple[socket.socket, socket.socket], recv: Receive
+) -> None:
     a, b = pair
     a.sendall(wire.HEADER.pack(10, 0) + b'{"a"')  # a partial frame, then the peer dies
     a.close()
     with pytest.raises(wire.PeerClosed):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 5)
+        recv(b, LIMIT, time.monotonic() + 5)
     with pytest.raises(wire.PeerClosed):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 5)
+        recv(b, LIMIT, time.monotonic() + 5)
 
 
-def test_a_stalled_peer_times_out(pair: tuple[socket.socket, socket.socket]) -> None:
+def test_a_stalled_peer_times_out(pair: tuple[socket.socket, socket.socket], recv: Receive) -> None:
     a, b = pair
     with pytest.raises(wire.Timeout):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 0.2)
+        recv(b, LIMIT, time.monotonic() + 0.2)
     a.sendall(wire.HEADER.pack(10, 0) + b'{"a"')  # half a frame, then silence
     started = time.monotonic()
     with pytest.raises(wire.Timeout):
-        wire.recv_frame(b, LIMIT, time.monotonic() + 0.3)
+        recv(b, LIMIT, time.monotonic() + 0.3)
     assert time.monotonic() - started < 2
 
 
 def test_the_header_is_two_big_endian_lengths() -> None:
     assert wire.HEADER.size == 8
     assert wire.HEADER.pack(1, 2) == struct.pack("!II", 1, 2)
+
+
+def _frame(message: dict[str, Any], blob: bytes = b"") -> bytes:
+    body = json.dumps(message).encode()
+    return wire.HEADER.pack(len(body), len(blob)) + body + blob
+
+
+def test_read_ahead_keeps_what_belongs_to_the_next_frames(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    a.sendall(_frame({"op": "x"}, b"ab") + _frame({"op": "y"}))  # one write, two frames
+    time.sleep(0.05)
+    assert wire.recv_frame(b, LIMIT, time.monotonic() + 5, read_ahead=True) == ({"op": "x"}, b"ab")
+    b.settimeout(0.0)
+    with pytest.raises(BlockingIOError):  # the second frame was read along with the first
+        b.recv(1)
+    assert wire.recv_frame(b, LIMIT, time.monotonic() + 5, read_ahead=True) == ({"op": "y"}, b"")
+
+
+def test_read_ahead_reads_a_frame_larger_than_its_reads(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    big = bytes(range(256)) * 4000  # a megabyte: many reads, more than a socket buffer
+    sender = threading.Thread(target=a.sendall, args=(_frame({"op": "z"}, big) + _frame({}),))
+    sender.start()
+    try:
+        got = wire.recv_frame(b, LIMIT, time.monotonic() + 10, read_ahead=True)
+        last = wire.recv_frame(b, LIMIT, time.monotonic() + 10, read_ahead=True)
+    finally:
+        sender.join()
+    assert got == ({"op": "z"}, big)
+    assert last == ({}, b"")
+
+
+def test_read_ahead_assembles_a_frame_that_arrives_byte_by_byte(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    a, b = pair
+    body = b'{"op": "slow"}'
+    data = wire.HEADER.pack(len(body), 3) + body + b"xyz"
+
+    def trickle() -> None:
+        for i in range(len(data)):
+            a.sendall(data[i : i + 1])
+            time.sleep(0.001)
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    try:
+        got = wire.recv_frame(b, LIMIT, time.monotonic() + 5, read_ahead=True)
+    finally:
+        sender.join()
+    assert got == ({"op": "slow"}, b"xyz")
+
+
+def test_a_read_ahead_buffer_goes_with_its_socket() -> None:
+    a, b = socket.socketpair()
+    wire.send_frame(a, {"op": "x"}, [], LIMIT)
+    wire.send_frame(a, {"op": "y"}, [], LIMIT)
+    wire.recv_frame(b, LIMIT, time.monotonic() + 5, read_ahead=True)
+    assert b in wire._read_ahead  # holding the second frame
+    a.close()
+    b.close()
+    gone = weakref.ref(b)
+    del b
+    gc.collect()
+    assert gone() is None  # its buffer did not keep the socket alive
+
+
+def test_small_frames_go_out_in_one_write_and_large_blobs_apart() -> None:
+    writes: list[bytes] = []
+
+    class Recording:
+        def sendall(self, data: bytes) -> None:
+            writes.append(bytes(data))
+
+    wire.send_frame(Recording(), {"op": "x"}, [b"ab", b"cd"], LIMIT)  # type: ignore[arg-type]
+    assert len(writes) == 1 and writes[0].endswith(b"abcd")
+    writes.clear()
+    large = b"\0" * (1 << 17)
+    wire.send_frame(Recording(), {"op": "y"}, [b"ab", large], LIMIT)  # type: ignore[arg-type]
+    assert writes[1:] == [b"ab", large]  # a large blob is written as it is, not copied
